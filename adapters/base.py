@@ -1,0 +1,80 @@
+"""What every adapter is: the protocol the pipeline calls, the types it passes, and the two kinds of
+error (retriable and fatal) that the HTTP client sorts every failure into."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a system lives and how to log in; built from the Airflow connection `concord_<system>`."""
+
+    base_url: str
+    login: str | None = None
+    password: str | None = field(default=None, repr=False)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Page:
+    """One page of raw records and the cursor position just after them (what to resume from)."""
+
+    records: list[dict]
+    cursor: dict
+
+
+@dataclass(frozen=True)
+class Change:
+    """Fields to set on one record of the system, in the system's own names (a reverse-mapped patch)."""
+
+    source_id: str
+    patch: dict
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    source_id: str
+    ok: bool
+    reason: str | None = None
+    retriable: bool = False
+    record: dict | None = None
+
+
+class AdapterError(Exception):
+    """A failure talking to a system; the message names the system and never holds a secret."""
+
+
+class RetriableError(AdapterError):
+    """429, 5xx, timeouts, dropped connections: worth another try after a wait."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class FatalError(AdapterError):
+    """A 4xx that another try will not fix (bad request, not found, validation)."""
+
+    def __init__(self, message: str, status: int | None = None, body: object = None):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class AuthError(FatalError):
+    """The credentials were refused (401/403)."""
+
+
+class ConfigError(AdapterError):
+    """The system is not configured (no connection, no host)."""
+
+
+class Adapter(Protocol):
+    name: str
+
+    def read(self, cursor: dict | None) -> Iterator[Page]:
+        """Pages of raw records changed since `cursor` (everything when None), oldest first."""
+
+    def write(self, changes: list[Change]) -> list[WriteResult]:
+        """Applies each change; one result per change, in order, never raising for a single record."""

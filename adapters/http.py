@@ -1,0 +1,100 @@
+"""The one HTTP client every adapter uses: a requests session whose calls are retried per request
+(never per task) on 429, 5xx, timeouts and dropped connections, honouring Retry-After, otherwise
+backing off with jitter, and giving up once a bounded total wait is spent."""
+from __future__ import annotations
+
+import logging
+from typing import Iterable
+
+import requests
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_random_exponential
+
+from adapters.base import AuthError, FatalError, RetriableError
+
+log = logging.getLogger(__name__)
+RETRIABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+class HttpClient:
+    def __init__(self, system: str, base_url: str, *, auth=None, headers: dict | None = None,
+                 timeout: tuple[float, float] = (5.0, 60.0), max_wait: float = 300.0, max_attempts: int = 12):
+        self.system = system
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.auth = auth
+        self.session.headers.update({"Accept": "application/json", "User-Agent": "concord/0.1", **(headers or {})})
+        self.timeout = timeout
+        self.max_wait = max_wait
+        self.max_attempts = max_attempts
+        self.stats = {"requests": 0, "retries": 0, "429": 0}
+
+    def request(self, method: str, path: str, *, expect: Iterable[int] = (200,), **kwargs) -> requests.Response:
+        """The response when its status is expected; RetriableError/FatalError/AuthError otherwise."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(RetriableError),
+            stop=stop_after_delay(self.max_wait) | stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            before_sleep=self._note_retry,
+            reraise=True,
+        )
+        return retrying(self._once, method, path, tuple(expect), kwargs)
+
+    def _once(self, method: str, path: str, expect: tuple[int, ...], kwargs: dict) -> requests.Response:
+        url = path if path.startswith("http") else f"{self.base_url}{path}"
+        self.stats["requests"] += 1
+        try:
+            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise RetriableError(f"{self.system}: {method} {_path(url)}: {type(exc).__name__}") from None
+        if response.status_code in expect:
+            return response
+        raise self._error(method, url, response)
+
+    def _error(self, method: str, url: str, response: requests.Response) -> Exception:
+        status = response.status_code
+        where = f"{self.system}: {method} {_path(url)} answered {status}"
+        if status in RETRIABLE_STATUS:
+            self.stats["429"] += status == 429
+            return RetriableError(where, retry_after=_retry_after(response))
+        body = _body(response)
+        if status in (401, 403):
+            return AuthError(f"{where}: the credentials of connection concord_{self.system} were refused", status, body)
+        return FatalError(f"{where}: {_summary(body)}", status, body)
+
+    def _wait(self, retry_state) -> float:
+        error = retry_state.outcome.exception()
+        if isinstance(error, RetriableError) and error.retry_after is not None:
+            return min(error.retry_after, self.max_wait)
+        # Retry-After is sometimes missing in practice: back off anyway, with jitter so that
+        # parallel workers do not retry in lock-step.
+        return wait_random_exponential(multiplier=0.5, max=30)(retry_state)
+
+    def _note_retry(self, retry_state) -> None:
+        self.stats["retries"] += 1
+        log.info("%s (attempt %d), retrying", retry_state.outcome.exception(), retry_state.attempt_number)
+
+
+def _path(url: str) -> str:
+    # Query strings can carry cursors and filters with PII (an email filter); paths do not.
+    return url.split("?", 1)[0]
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _body(response: requests.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:500]
+
+
+def _summary(body: object) -> str:
+    if isinstance(body, dict):
+        return str(body.get("error") or body.get("message") or body.get("title") or "error")
+    return "error"

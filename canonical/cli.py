@@ -1,0 +1,82 @@
+"""`concord`: the one command line of the product. Commands that run a cycle end with one JSON line
+on stdout; progress and human-readable lines go to stderr."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from importlib import import_module
+
+from adapters import registry
+from adapters.base import AdapterError
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sandbox"]:
+        return _sandbox(argv[1:])
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except AdapterError as exc:
+        print(f"concord: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="concord", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sync = sub.add_parser("sync", help="run one sync cycle in this process")
+    sync.add_argument("--json", action="store_true", help="print only the JSON summary line")
+    sync.set_defaults(func=_sync)
+    demo = sub.add_parser("demo", help="start the sandboxes and run the concord_sync DAG through Airflow")
+    demo.add_argument("--customers", type=int, default=1000)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.set_defaults(func=_demo)
+    sub.add_parser("sandbox", help="serve a vendor sandbox: concord sandbox <system> --port P --seed S --customers N")
+    report = sub.add_parser("report", help="print a run's data-gap report")
+    report.add_argument("--run", help="run id (default: the latest finished run)")
+    report.add_argument("--format", choices=["json"], default="json")
+    report.set_defaults(func=_report)
+    return parser
+
+
+def _sync(args) -> int:
+    from canonical.cycle import run_cycle
+    from canonical.summary import print_summary
+
+    summary = run_cycle()
+    print_summary(summary, human=not args.json)
+    return 0 if summary["failed_writes"] == 0 else 1
+
+
+def _demo(args) -> int:
+    from canonical.demo import run_demo
+
+    return run_demo(customers=args.customers, seed=args.seed)
+
+
+def _report(args) -> int:
+    from canonical.audit import report_path
+    from canonical.store import migrate
+
+    migrate()
+    path = report_path(args.run)
+    if path is None:
+        print("concord: no report yet: run `concord sync` or `make demo` first", file=sys.stderr)
+        return 1
+    print(path.read_text())
+    return 0
+
+
+def _sandbox(argv: list[str]) -> int:
+    if not argv or argv[0] not in registry.known():
+        print(f"usage: concord sandbox <{'|'.join(registry.known())}> [--port P] [--seed S] [--customers N]",
+              file=sys.stderr)
+        return 2
+    return import_module(f"adapters.{argv[0]}.sandbox").main(argv[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""Load: maps each landed raw record to the canonical contract, validates it, stores it (or puts it in
+quarantine with a reason that names the record and the field), then moves the cursor, all in one
+transaction per page."""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from canonical import landing, progress
+from canonical import mapping as mappings
+from canonical.hashing import content_hash, digest
+from canonical.store import Cursor, QuarantinedRecord, SourceRecord, session
+from canonical.store.models import as_utc, utcnow
+from canonical.validate import problems
+
+log = logging.getLogger(__name__)
+
+
+def load(manifest: dict) -> dict:
+    system, run_id = manifest["system"], manifest["run_id"]
+    mapping = mappings.load(system)
+    outcomes = Counter()
+    for uri in manifest["pages"]:
+        page = landing.get_page(uri)
+        with session() as s:
+            for raw in page["records"]:
+                outcomes[load_record(s, mapping, raw, run_id)] += 1
+            save_cursor(s, system, page["cursor"], run_id)
+        progress.say(f"load {system}: page {page['page']}, {dict(outcomes)}")
+    changed = outcomes["new"] + outcomes["changed"]
+    return {"system": system, "read": manifest["read"], "changed": changed, "new": outcomes["new"],
+            "unchanged": outcomes["unchanged"] + outcomes["stale"], "quarantined": outcomes["quarantined"]}
+
+
+def load_record(s: Session, mapping: mappings.Mapping, raw: dict, run_id: str) -> str:
+    """Stores one raw record; says what happened: new, changed, unchanged, stale or quarantined."""
+    canonical, found = mapping.to_canonical(raw)
+    found += problems(canonical)
+    if found:
+        return _quarantine(s, mapping, raw, canonical.get("source_id"), found, run_id)
+    return _upsert(s, raw, canonical, run_id)
+
+
+def _upsert(s: Session, raw: dict, canonical: dict, run_id: str) -> str:
+    source, source_id = canonical["source"], canonical["source_id"]
+    updated_at = _timestamp(canonical["updated_at"])
+    row = s.scalar(select(SourceRecord).where(SourceRecord.source == source, SourceRecord.source_id == source_id))
+    _resolve_quarantine(s, source, source_id, run_id)
+    new_hash = content_hash(canonical)
+    if row is None:
+        s.add(SourceRecord(source=source, source_id=source_id, raw=raw, canonical=canonical, content_hash=new_hash,
+                           source_updated_at=updated_at, deleted=bool(canonical.get("deleted")),
+                           first_seen_run=run_id, last_changed_run=run_id, last_read_run=run_id))
+        return "new"
+    row.last_read_run = run_id
+    if as_utc(row.source_updated_at) > updated_at:
+        return "stale"  # an overlap re-read brought an older version; what we hold is newer
+    outcome = "unchanged" if row.content_hash == new_hash else "changed"
+    row.raw, row.canonical, row.source_updated_at = raw, canonical, updated_at
+    if outcome == "changed":
+        row.content_hash, row.deleted, row.last_changed_run = new_hash, bool(canonical.get("deleted")), run_id
+    return outcome
+
+
+def _quarantine(s: Session, mapping, raw: dict, source_id, found: list, run_id: str) -> str:
+    reason = "; ".join(str(p) for p in found)
+    log.warning("quarantined %s %s %s: %s", mapping.system, mapping.entity, source_id or "(no id)", reason)
+    raw_hash = digest(raw)
+    exists = s.scalar(select(QuarantinedRecord.id).where(
+        QuarantinedRecord.source == mapping.system, QuarantinedRecord.raw_hash == raw_hash))
+    if exists is None:
+        s.add(QuarantinedRecord(run_id=run_id, source=mapping.system, source_id=source_id, raw=raw,
+                                raw_hash=raw_hash, reason=reason))
+    return "quarantined"
+
+
+def _resolve_quarantine(s: Session, source: str, source_id: str, run_id: str) -> None:
+    s.execute(update(QuarantinedRecord)
+              .where(QuarantinedRecord.source == source, QuarantinedRecord.source_id == source_id,
+                     QuarantinedRecord.resolved_run.is_(None))
+              .values(resolved_run=run_id))
+
+
+def save_cursor(s: Session, system: str, position: dict, run_id: str) -> None:
+    row = s.get(Cursor, system)
+    if row is None:
+        s.add(Cursor(source=system, position=position, run_id=run_id, updated_at=utcnow()))
+    else:
+        row.position, row.run_id, row.updated_at = position, run_id, utcnow()
+
+
+def _timestamp(value: str) -> datetime:
+    return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))

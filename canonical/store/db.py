@@ -1,0 +1,60 @@
+"""Engine, sessions and migrations. CONCORD_DB_URL picks the database; SQLite under var/ by default."""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session
+
+from canonical import paths
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def db_url() -> str:
+    return os.environ.get("CONCORD_DB_URL") or f"sqlite:///{paths.ensure(paths.var_dir()) / 'concord.db'}"
+
+
+def engine(url: str | None = None) -> Engine:
+    """The engine of `url`, or of CONCORD_DB_URL as it is now (one engine, and pool, per URL)."""
+    return _engine(url or db_url())
+
+
+@lru_cache(maxsize=8)
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        # Parallel Airflow tasks share the file: wait for the lock instead of failing at once.
+        eng = create_engine(url, connect_args={"timeout": 60})
+        event.listen(eng, "connect", _sqlite_pragmas)
+        return eng
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def migrate(url: str | None = None) -> None:
+    """Brings the database to the newest schema; a no-op when it is there already."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine(url).begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+@contextmanager
+def session(url: str | None = None) -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back when it raises."""
+    with Session(engine(url), expire_on_commit=False) as s:
+        with s.begin():
+            yield s

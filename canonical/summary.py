@@ -1,0 +1,20 @@
+"""The end of every command that runs a cycle: a few human lines on stderr, then one JSON line on stdout."""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def print_summary(summary: dict, *, human: bool = True) -> None:
+    if human:
+        read = ", ".join(f"{system} {n}" for system, n in summary["read"].items())
+        writes = ", ".join(f"{system} {n}" for system, n in summary["writes"].items())
+        lines = [
+            f"read: {read} ({summary['changed']} changed)",
+            f"golden customers: {summary['customers']}",
+            f"writes: {writes}; failed: {summary['failed_writes']}",
+            f"quarantined this run: {summary['quarantined']}",
+            f"report: {summary['report']}",
+        ]
+        print("\n".join(lines), file=sys.stderr)
+    print(json.dumps(summary, separators=(",", ":")), flush=True)

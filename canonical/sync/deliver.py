@@ -1,0 +1,71 @@
+"""Delivery of a change set: reverse-mapped patches through the adapter, one sync-log row per field with
+its outcome, and what the system answered remembered as what it now holds, so that our own write
+reads back as no change (no echo)."""
+from __future__ import annotations
+
+import copy
+import logging
+from itertools import islice
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from adapters.base import Adapter, Change, WriteResult
+from canonical import mapping as mappings
+from canonical import progress
+from canonical.hashing import content_hash
+from canonical.store import SourceRecord, SyncLogEntry, session
+from canonical.sync.plan import PlannedWrite
+from canonical.validate import problems
+
+log = logging.getLogger(__name__)
+BATCH = 100
+
+
+def deliver(adapter: Adapter, writes: list[PlannedWrite], run_id: str) -> dict:
+    mapping = mappings.load(adapter.name)
+    done = {"ok": 0, "failed": 0}
+    it = iter(writes)
+    while batch := list(islice(it, BATCH)):
+        changes = [Change(w.source_id, mapping.to_source({f: after for f, (_, after) in w.fields.items()}))
+                   for w in batch]
+        results = adapter.write(changes)
+        with session() as s:
+            for write, result in zip(batch, results):
+                _log(s, write, result, run_id)
+                if result.ok:
+                    _remember(s, mapping, write, result)
+                done["ok" if result.ok else "failed"] += 1
+        progress.say(f"sync {adapter.name}: {done['ok']} written, {done['failed']} failed of {len(writes)}")
+    return done
+
+
+def _log(s: Session, write: PlannedWrite, result: WriteResult, run_id: str) -> None:
+    outcome = "ok" if result.ok else ("retriable" if result.retriable else "failed")
+    if not result.ok:
+        log.warning("write to %s record %s failed: %s", write.system, write.source_id, result.reason)
+    for field, (before, after) in write.fields.items():
+        s.add(SyncLogEntry(run_id=run_id, system=write.system, source_id=write.source_id,
+                           customer_id=write.customer_id, field=field, before=before, after=after,
+                           outcome=outcome, reason=result.reason))
+
+
+def _remember(s: Session, mapping: mappings.Mapping, write: PlannedWrite, result: WriteResult) -> None:
+    row = s.scalar(select(SourceRecord).where(SourceRecord.source == write.system,
+                                              SourceRecord.source_id == write.source_id))
+    canonical = _as_held(mapping, row, write, result)
+    row.canonical, row.content_hash = canonical, content_hash(canonical)
+    if result.record:
+        row.raw = result.record
+
+
+def _as_held(mapping: mappings.Mapping, row: SourceRecord, write: PlannedWrite, result: WriteResult) -> dict:
+    """The system's own answer when it sent one that maps cleanly; else what we held plus our patch."""
+    if result.record:
+        canonical, found = mapping.to_canonical(result.record)
+        if not found and not problems(canonical):
+            return canonical
+    canonical = copy.deepcopy(row.canonical)  # a fresh object, so the ORM sees the JSON change
+    for field, (_, after) in write.fields.items():
+        mappings.set_path(canonical, field, after)
+    return canonical

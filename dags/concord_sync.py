@@ -1,0 +1,70 @@
+"""concord_sync: extract -> load -> reconcile -> sync back -> audit, for every system with a connection.
+
+Thin by design: which tasks, in what order, on what schedule. The work lives in canonical.tasks and is
+imported inside the tasks, so parsing this file does nothing but build the graph.
+"""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, get_current_context, task
+
+SCHEDULE = os.environ.get("CONCORD_SCHEDULE", "@hourly")
+
+
+def _run_id() -> str:
+    return get_current_context()["run_id"]
+
+
+@dag(
+    dag_id="concord_sync",
+    schedule=SCHEDULE,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    tags=["concord"],
+    doc_md=__doc__,
+)
+def concord_sync():
+    @task
+    def prepare() -> list[str]:
+        from canonical import tasks
+        return tasks.prepare(_run_id())
+
+    @task
+    def extract(system: str) -> dict:
+        from canonical import tasks
+        return tasks.extract(system, _run_id())
+
+    @task
+    def load(manifest: dict) -> dict:
+        from canonical import tasks
+        return tasks.load(manifest)
+
+    # Arguments that a task does not read (loads, recon) are there to order it after their producers.
+    @task
+    def reconcile(loads: list[dict]) -> dict:
+        from canonical import tasks
+        return tasks.reconcile(_run_id())
+
+    @task
+    def sync_back(systems: list[str], recon: dict) -> dict:
+        from canonical import tasks
+        return tasks.sync_back(_run_id(), systems)
+
+    @task
+    def audit(loads: list[dict], recon: dict, synced: dict) -> dict:
+        from canonical import tasks
+        return tasks.audit(_run_id(), list(loads), recon, synced)
+
+    systems = prepare()
+    loads = load.expand(manifest=extract.expand(system=systems))
+    recon = reconcile(loads)
+    synced = sync_back(systems, recon)
+    audit(loads, recon, synced)
+
+
+concord_sync()

@@ -1,0 +1,81 @@
+"""Shared fixtures: every test gets its own state directory and store; sandboxes run for real on
+127.0.0.1; the PostgreSQL variant runs where 127.0.0.1:5432 answers and skips, saying so, elsewhere."""
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+PG_ADMIN_URL = os.environ.get("CONCORD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def postgres_reachable() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture(autouse=True)
+def isolated_state(tmp_path, monkeypatch):
+    """No test reads or writes the repository's var/: state, landing and reports go to tmp_path."""
+    monkeypatch.setenv("CONCORD_HOME", str(REPO))
+    monkeypatch.setenv("AIRFLOW_HOME", str(REPO))
+    monkeypatch.setenv("CONCORD_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("CONCORD_DB_URL", f"sqlite:///{tmp_path}/concord.db")
+    for name in [n for n in os.environ if n.startswith("AIRFLOW_CONN_")]:
+        monkeypatch.delenv(name)
+    return tmp_path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request, tmp_path, monkeypatch):
+    """The store on SQLite, and again on a fresh PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/store.db"
+        monkeypatch.setenv("CONCORD_DB_URL", url)
+        yield url
+        return
+    if not postgres_reachable():
+        pytest.skip("PostgreSQL does not answer at 127.0.0.1:5432 (user postgres, database test); "
+                    "the SQLite variant of this test ran")
+    yield from _fresh_postgres_database(monkeypatch)
+
+
+def _fresh_postgres_database(monkeypatch):
+    from sqlalchemy import create_engine, text
+
+    from canonical.store import engine
+
+    name = f"concord_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    monkeypatch.setenv("CONCORD_DB_URL", url)
+    try:
+        yield url
+    finally:
+        engine(url).dispose()
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def zendesk(tmp_path, monkeypatch):
+    """A seeded Zendesk sandbox over real HTTP, with the Airflow connection pointing at it."""
+    from adapters.zendesk.sandbox import ZendeskSandbox
+    from canonical.sandboxes import connection_env
+
+    with ZendeskSandbox(state_dir=tmp_path / "sandbox", seed=7, customers=60, recent_window=0,
+                        rate_limit=5000, export_rate_limit=1000) as sandbox:
+        for name, value in connection_env("zendesk", sandbox.info()).items():
+            monkeypatch.setenv(name, value)
+        yield sandbox

@@ -1,0 +1,247 @@
+"""Integration tests for the Zendesk sandbox: real HTTP on 127.0.0.1, state in tmp_path.
+
+They pin the behaviours the Zendesk adapter relies on (auth, the cursor export and its
+recent-minute gap, upsert status codes, 422 bodies, rate limiting, persistence) so the
+sandbox cannot drift away from what real Zendesk does.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from adapters.zendesk.sandbox import ZendeskSandbox  # noqa: E402
+from adapters.zendesk.seed import seed_users  # noqa: E402
+
+CUSTOMERS = 60
+EXPORT = "/api/v2/incremental/users/cursor.json"
+
+
+@pytest.fixture
+def start(tmp_path):
+    """Start sandboxes on tmp_path (generous limits unless overridden); stop them all afterwards."""
+    started: list[ZendeskSandbox] = []
+
+    def _start(**overrides) -> ZendeskSandbox:
+        options = dict(state_dir=tmp_path, customers=CUSTOMERS, recent_window=0,
+                       rate_limit=10_000, export_rate_limit=10_000)
+        sandbox = ZendeskSandbox(**{**options, **overrides}).start()
+        started.append(sandbox)
+        return sandbox
+
+    yield _start
+    for sandbox in started:
+        sandbox.stop()
+
+
+def client(sandbox: ZendeskSandbox) -> requests.Session:
+    session = requests.Session()
+    session.auth = (f"{sandbox.email}/token", sandbox.api_token)
+    return session
+
+
+def export_all(sandbox: ZendeskSandbox, session: requests.Session, **params) -> tuple[list[dict], dict]:
+    """Follow the export to end_of_stream; returns every user and the last page body."""
+    body = session.get(sandbox.base_url + EXPORT, params=params).json()
+    users = list(body["users"])
+    for _ in range(200):
+        if body["end_of_stream"]:
+            return users, body
+        body = session.get(body["after_url"]).json()
+        users += body["users"]
+    raise AssertionError("export never reached end_of_stream")
+
+
+def put_user(sandbox: ZendeskSandbox, session: requests.Session, user_id: int, **fields) -> requests.Response:
+    return session.put(f"{sandbox.base_url}/api/v2/users/{user_id}.json", json={"user": fields})
+
+
+def upsert(sandbox: ZendeskSandbox, session: requests.Session, **fields) -> requests.Response:
+    return session.post(f"{sandbox.base_url}/api/v2/users/create_or_update.json", json={"user": fields})
+
+
+def test_seed_users_is_deterministic_and_marks_malformed_records():
+    users, malformed = seed_users(7, 400)
+    assert (users, malformed) == seed_users(7, 400)
+    assert seed_users(8, 400)[0] != users
+    assert len({u["id"] for u in users}) == 400
+    emails = [u["email"] for u in users if u["email"]]
+    assert len(emails) == len(set(emails))
+    assert all(u["updated_at"] >= u["created_at"] for u in users)
+    assert set(malformed.values()) == {"email", "phone"}
+    by_id = {u["id"]: u for u in users}
+    for user_id, field in malformed.items():
+        value = by_id[user_id][field]
+        assert "@" not in value if field == "email" else re.search("[a-z]", value)
+    assert len(seed_users(1, 20)[1]) >= 2
+
+
+def test_requests_without_or_with_wrong_credentials_get_401(start):
+    sandbox = start()
+    url = sandbox.base_url + "/api/v2/users.json"
+    wrong = requests.get(url, auth=(f"{sandbox.email}/token", "not-the-token"))
+    for response in (requests.get(url), wrong):
+        assert response.status_code == 401
+        assert response.json() == {"error": "Couldn't authenticate you"}
+    assert client(sandbox).get(url).status_code == 200
+
+
+def test_full_export_returns_every_seeded_user_exactly_once(start):
+    sandbox = start()
+    users, last = export_all(sandbox, client(sandbox), start_time=0, per_page=7)
+    ids = [u["id"] for u in users]
+    assert sorted(ids) == sorted(u["id"] for u in seed_users(1, CUSTOMERS)[0])
+    assert len(ids) == len(set(ids))
+    keys = [(u["updated_at"], u["id"]) for u in users]
+    assert keys == sorted(keys)
+    assert last["end_of_stream"] is True and last["after_cursor"]
+    # Seeded malformed records are served as they are; only writes are validated.
+    by_id = {u["id"]: u for u in users}
+    assert all("@" not in by_id[i]["email"] for i, f in seed_users(1, CUSTOMERS)[1].items() if f == "email")
+    assert users[0]["url"] == f"{sandbox.base_url}/api/v2/users/{users[0]['id']}.json"
+
+
+def test_resuming_from_last_cursor_returns_only_the_changed_user(start):
+    sandbox = start()
+    session = client(sandbox)
+    users, last = export_all(sandbox, session, start_time=0, per_page=25)
+    resumed = session.get(sandbox.base_url + EXPORT, params={"cursor": last["after_cursor"]}).json()
+    assert resumed["users"] == [] and resumed["end_of_stream"] is True
+    assert resumed["after_cursor"] == last["after_cursor"]
+    assert put_user(sandbox, session, users[3]["id"], phone="+1 415 555 0100").status_code == 200
+    changed, _ = export_all(sandbox, session, cursor=last["after_cursor"])
+    assert [(u["id"], u["phone"]) for u in changed] == [(users[3]["id"], "+1 415 555 0100")]
+
+
+def test_recent_window_hides_records_changed_in_the_last_minute(start):
+    sandbox = start(recent_window=60)
+    session = client(sandbox)
+    before, _ = export_all(sandbox, session, start_time=0)
+    assert put_user(sandbox, session, before[0]["id"], name="Renamed Person").status_code == 200
+    after, _ = export_all(sandbox, session, start_time=0)
+    assert {u["id"] for u in before} - {u["id"] for u in after} == {before[0]["id"]}
+
+
+def test_put_moves_updated_at_only_when_something_changes(start):
+    sandbox = start()
+    session = client(sandbox)
+    user = session.get(f"{sandbox.base_url}/api/v2/users.json").json()["users"][0]
+    same = put_user(sandbox, session, user["id"], name=user["name"], tags=user["tags"]).json()["user"]
+    assert same["updated_at"] == user["updated_at"]
+    changed = put_user(sandbox, session, user["id"], name=user["name"] + " Jr").json()["user"]
+    moved_to = calendar.timegm(time.strptime(changed["updated_at"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert abs(moved_to - time.time()) < 5
+
+
+def test_create_or_update_answers_201_then_200_for_the_same_person(start):
+    sandbox = start()
+    session = client(sandbox)
+    created = upsert(sandbox, session, name="Ana Lima", email="Ana.Lima@Example.com", external_id="crm-1")
+    assert created.status_code == 201
+    by_email = upsert(sandbox, session, email="ana.lima@example.com", phone="4155550134")
+    by_external_id = upsert(sandbox, session, external_id="crm-1", tags=["vip"])
+    assert (by_email.status_code, by_external_id.status_code) == (200, 200)
+    user_id = created.json()["user"]["id"]
+    assert by_email.json()["user"]["id"] == by_external_id.json()["user"]["id"] == user_id
+    assert by_external_id.json()["user"]["phone"] == "4155550134"
+
+
+def test_invalid_email_and_duplicate_external_id_get_422_bodies(start):
+    sandbox = start()
+    session = client(sandbox)
+    bad = upsert(sandbox, session, name="No At", email="maria.garcia(at)example.com")
+    assert bad.status_code == 422
+    assert bad.json() == {"error": "RecordInvalid", "description": "Record validation errors", "details": {
+        "email": [{"description": "Email: maria.garcia(at)example.com is not properly formatted",
+                   "error": "InvalidFormat"}]}}
+    upsert(sandbox, session, name="First", email="first@example.com", external_id="ext-1")
+    other = session.get(f"{sandbox.base_url}/api/v2/users.json").json()["users"][0]
+    duplicate = put_user(sandbox, session, other["id"], external_id="ext-1", email="FIRST@example.com")
+    assert duplicate.status_code == 422
+    details = duplicate.json()["details"]
+    assert details["external_id"][0]["error"] == details["email"][0]["error"] == "DuplicateValue"
+    broken = session.put(f"{sandbox.base_url}/api/v2/users/{other['id']}.json", data=b"{")
+    assert (broken.status_code, broken.json()["error"]) == (400, "InvalidJSON")
+
+
+def test_export_rejects_missing_position_and_bad_cursor(start):
+    sandbox = start()
+    session = client(sandbox)
+    missing = session.get(sandbox.base_url + EXPORT)
+    assert missing.status_code == 400
+    assert missing.json() == {"error": "InvalidValue", "description": "start_time or cursor is required"}
+    assert session.get(sandbox.base_url + EXPORT, params={"cursor": "%%%not-a-cursor"}).status_code == 400
+
+
+def test_rate_limit_answers_429_with_retry_after(start):
+    sandbox = start(rate_limit=5, export_rate_limit=2)
+    session = client(sandbox)
+    url = sandbox.base_url + "/api/v2/users.json"
+    remaining = [session.get(url).headers["X-Rate-Limit-Remaining"] for _ in range(5)]
+    assert remaining == ["4", "3", "2", "1", "0"]
+    limited = session.get(url)
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) >= 1 and limited.headers["X-Rate-Limit"] == "5"
+    assert limited.json() == {"error": "TooManyRequests", "description": "Rate limit exceeded"}
+    # The export has a bucket of its own.
+    assert session.get(sandbox.base_url + EXPORT, params={"start_time": 0}).status_code == 200
+    assert sandbox.stats["429"] == 1
+
+
+def test_fault_injection_answers_503_without_acting(start):
+    sandbox = start(fault_rate=1.0)
+    session = client(sandbox)
+    response = upsert(sandbox, session, name="Never Stored", email="never@example.com")
+    assert response.status_code == 503 and response.json() == {"error": "ServiceUnavailable"}
+    sandbox.fault_rate = 0.0
+    assert upsert(sandbox, session, name="Stored", email="never@example.com").status_code == 201
+
+
+def test_state_and_token_survive_a_restart(start):
+    first = start()
+    session = client(first)
+    user_id = session.get(f"{first.base_url}/api/v2/users.json").json()["users"][0]["id"]
+    put_user(first, session, user_id, phone="415.555.0199")
+    token = first.api_token
+    first.stop()
+    second = start()
+    assert second.api_token == token
+    user = client(second).get(f"{second.base_url}/api/v2/users/{user_id}.json").json()["user"]
+    assert user["phone"] == "415.555.0199"
+
+
+def test_seed_mismatch_raises_unless_reset(start, tmp_path):
+    start().stop()
+    with pytest.raises(ValueError, match="pass --reset"):
+        ZendeskSandbox(state_dir=tmp_path, customers=CUSTOMERS, seed=2)
+    reseeded = start(seed=2, reset=True)
+    assert reseeded.info()["seed"] == 2
+
+
+def test_main_prints_one_json_line_and_stops_on_sigterm(tmp_path):
+    command = [sys.executable, "-c", "from adapters.zendesk.sandbox import main; raise SystemExit(main())",
+               "--port", "0", "--customers", "30", "--state-dir", str(tmp_path)]
+    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            info = json.loads(process.stdout.readline())
+            assert info["system"] == "zendesk" and info["customers"] == 30
+            auth = (f"{info['email']}/token", info["api_token"])
+            assert requests.get(info["base_url"] + "/api/v2/users.json", auth=auth, timeout=5).status_code == 200
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=5) == 0
+            assert info["api_token"] not in process.stderr.read()
+        finally:
+            process.kill()

@@ -1,0 +1,46 @@
+from pathlib import Path
+
+import pytest
+
+from canonical import mapping
+from canonical.mapping import MappingError
+from canonical.validate import problems
+
+USER = {"id": 360000000123, "name": "Lima, Ana", "email": "ana.lima@example.com", "phone": "(415) 555-0134",
+        "external_id": None, "role": "end-user", "verified": True, "active": True, "suspended": False,
+        "tags": ["vip"], "organization_id": None, "created_at": "2024-01-02T03:04:05Z",
+        "updated_at": "2025-03-04T10:11:12Z"}
+
+
+def test_a_zendesk_user_becomes_a_valid_canonical_record():
+    record, found = mapping.load("zendesk").to_canonical(USER)
+    assert found == [] and problems(record) == []
+    assert record["source"] == "zendesk" and record["source_id"] == "360000000123"
+    assert record["full_name"] == "Lima, Ana"  # the source's own value: normalizing is the reconciler's job
+    assert record["emails"] == ["ana.lima@example.com"] and record["phones"] == ["(415) 555-0134"]
+    assert record["deleted"] is False and record["attributes"]["tags"] == ["vip"]
+    assert "external_ids" not in record  # empty means unknown: left out
+
+
+def test_the_write_back_field_reverses_into_the_source_name():
+    assert mapping.load("zendesk").to_source({"external_ids.concord": "cus_1"}) == {"external_id": "cus_1"}
+
+
+def test_a_field_outside_the_write_back_list_is_refused():
+    with pytest.raises(MappingError, match="full_name"):
+        mapping.load("zendesk").to_source({"full_name": "Ana"})
+
+
+def test_an_unknown_transform_is_a_clear_error(tmp_path: Path):
+    (tmp_path / "bad.yaml").write_text(
+        "system: bad\nentity: user\nsource_id: {from: id}\nfields:\n  full_name: {from: name, transform: shout}\n")
+    with pytest.raises(MappingError, match="unknown transform 'shout'"):
+        mapping.load("bad", tmp_path)
+
+
+def test_write_back_must_name_a_field_the_mapping_reads(tmp_path: Path):
+    (tmp_path / "bad.yaml").write_text(
+        "system: bad\nentity: user\nsource_id: {from: id}\nfields:\n  full_name: {from: name}\n"
+        "write_back: [phones]\n")
+    with pytest.raises(MappingError, match="phones"):
+        mapping.load("bad", tmp_path)

@@ -1,0 +1,16 @@
+from canonical.pii import mask, mask_email, mask_phone
+
+
+def test_emails_keep_only_their_first_letters():
+    assert mask_email("ana.lima@example.com") == "an***@e***"
+
+
+def test_phones_keep_only_their_last_two_digits():
+    masked = mask_phone("+1 (415) 555-0134")
+    assert masked.endswith("34") and "415" not in masked and "555" not in masked
+
+
+def test_mask_picks_the_right_rule():
+    assert "@" in mask("x.y@z.org") and "x.y" not in mask("x.y@z.org")
+    assert mask("4155550134").endswith("34") and "415" not in mask("4155550134")
+    assert mask("Brzęczyszczykiewicz") == "Br***"
