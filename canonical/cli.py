@@ -3,6 +3,7 @@ on stdout; progress and human-readable lines go to stderr."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from importlib import import_module
@@ -16,16 +17,21 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["sandbox"]:
         return _sandbox(argv[1:])
     args = _parser().parse_args(argv)
+    args.out = sys.stdout
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return args.func(args)
-    except AdapterError as exc:
-        print(f"concord: {exc}", file=sys.stderr)
-        return 2
+    # stdout is the JSON line's alone: Airflow, once imported, logs to whatever stdout is, so
+    # everything but that line is sent to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            return args.func(args)
+        except AdapterError as exc:
+            print(f"concord: {exc}", file=sys.stderr)
+            return 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="concord", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="concord", description="Concord: one golden customer across helpdesk, commerce, telephony and marketing.")
     sub = parser.add_subparsers(dest="command", required=True)
     sync = sub.add_parser("sync", help="run one sync cycle in this process")
     sync.add_argument("--json", action="store_true", help="print only the JSON summary line")
@@ -47,14 +53,14 @@ def _sync(args) -> int:
     from canonical.summary import print_summary
 
     summary = run_cycle()
-    print_summary(summary, human=not args.json)
+    print_summary(summary, human=not args.json, out=args.out)
     return 0 if summary["failed_writes"] == 0 else 1
 
 
 def _demo(args) -> int:
     from canonical.demo import run_demo
 
-    return run_demo(customers=args.customers, seed=args.seed)
+    return run_demo(customers=args.customers, seed=args.seed, out=args.out)
 
 
 def _report(args) -> int:
@@ -66,7 +72,7 @@ def _report(args) -> int:
     if path is None:
         print("concord: no report yet: run `concord sync` or `make demo` first", file=sys.stderr)
         return 1
-    print(path.read_text())
+    print(path.read_text(), file=args.out)
     return 0
 
 

@@ -19,7 +19,7 @@ from canonical.summary import print_summary
 SANDBOXES = {"zendesk": ("--rate-limit", "2500")}
 
 
-def run_demo(customers: int, seed: int) -> int:
+def run_demo(customers: int, seed: int, out=None) -> int:
     started = utcnow()
     logs = paths.ensure(paths.var_dir() / "logs" / "demo")
     env = {**os.environ, "AIRFLOW_HOME": str(paths.home())}
@@ -35,7 +35,7 @@ def run_demo(customers: int, seed: int) -> int:
     if run is None or as_utc(run.started_at) < started:
         return _failed("the concord_sync DAG run (it finished without an audit)", logs / "dags-test.log")
     print(f"Concord demo: {customers} customers per sandbox; Airflow logs under {logs}", file=sys.stderr)
-    print_summary(run.summary)
+    print_summary(run.summary, out=out)
     return 0
 
 

@@ -9,6 +9,7 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator
 
+from adapters.base import Endpoint
 from adapters.connections import conn_id
 
 
@@ -33,9 +34,19 @@ def running(system: str, *options: str, log_path=None) -> Iterator[dict]:
             log.close()
 
 
+def endpoint_of(info: dict) -> Endpoint:
+    """The Endpoint a sandbox's JSON line describes (what its Airflow connection would resolve to)."""
+    return Endpoint(info["base_url"], info.get("email") or info.get("login"),
+                    info.get("api_token") or info.get("password"), _extra(info))
+
+
+def _extra(info: dict) -> dict:
+    return {k: v for k, v in info.items() if k not in ("base_url", "email", "login", "api_token", "password")}
+
+
 def connection_env(system: str, info: dict) -> dict[str, str]:
     """AIRFLOW_CONN_CONCORD_<SYSTEM> for a sandbox: Airflow's JSON connection form."""
-    conn = {"conn_type": "http", "host": info["base_url"], "login": info.get("email") or info.get("login"),
-            "password": info.get("api_token") or info.get("password"),
-            "extra": {k: v for k, v in info.items() if k not in ("base_url", "email", "api_token", "password")}}
+    endpoint = endpoint_of(info)
+    conn = {"conn_type": "http", "host": endpoint.base_url, "login": endpoint.login, "password": endpoint.password,
+            "extra": endpoint.extra}
     return {f"AIRFLOW_CONN_{conn_id(system).upper()}": json.dumps(conn)}

@@ -5,7 +5,7 @@ import json
 import sys
 
 
-def print_summary(summary: dict, *, human: bool = True) -> None:
+def print_summary(summary: dict, *, human: bool = True, out=None) -> None:
     if human:
         read = ", ".join(f"{system} {n}" for system, n in summary["read"].items())
         writes = ", ".join(f"{system} {n}" for system, n in summary["writes"].items())
@@ -17,4 +17,4 @@ def print_summary(summary: dict, *, human: bool = True) -> None:
             f"report: {summary['report']}",
         ]
         print("\n".join(lines), file=sys.stderr)
-    print(json.dumps(summary, separators=(",", ":")), flush=True)
+    print(json.dumps(summary, separators=(",", ":")), file=out or sys.stdout, flush=True)

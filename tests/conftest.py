@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -79,3 +80,16 @@ def zendesk(tmp_path, monkeypatch):
         for name, value in connection_env("zendesk", sandbox.info()).items():
             monkeypatch.setenv(name, value)
         yield sandbox
+
+
+def _airflow_state_outside_the_repo() -> None:
+    """Airflow reads its config once per process: point its metadata DB and logs at a scratch dir
+    before anything imports it, so that tests never touch the repository's var/."""
+    scratch = Path(tempfile.mkdtemp(prefix="concord-tests-airflow-"))
+    os.environ["AIRFLOW_HOME"] = str(REPO)
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{scratch}/airflow.db"
+    os.environ["AIRFLOW__LOGGING__BASE_LOG_FOLDER"] = str(scratch / "logs")
+    os.environ["AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY"] = str(scratch / "logs" / "dag_processor")
+
+
+_airflow_state_outside_the_repo()

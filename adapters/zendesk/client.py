@@ -14,19 +14,20 @@ PER_PAGE = 1000  # the export's maximum: fewer requests against its own, tighter
 class ZendeskAdapter:
     name = "zendesk"
 
-    def __init__(self, endpoint: Endpoint, *, max_wait: float = 300.0):
+    def __init__(self, endpoint: Endpoint, *, max_wait: float = 300.0, per_page: int = PER_PAGE):
         auth = (f"{endpoint.login}/token", endpoint.password or "")
         self.http = HttpClient(self.name, endpoint.base_url, auth=auth, max_wait=max_wait)
+        self.per_page = per_page
 
     def read(self, cursor: dict | None) -> Iterator[Page]:
-        params = {"per_page": PER_PAGE, **_position(cursor)}
+        params = {"per_page": self.per_page, **_position(cursor)}
         while True:
             body = self.http.request("GET", EXPORT_PATH, params=params).json()
             after = body.get("after_cursor") or params.get("cursor")
             yield Page(body.get("users") or [], _cursor(after, params))
             if body.get("end_of_stream") or not body.get("after_cursor"):
                 return
-            params = {"per_page": PER_PAGE, "cursor": body["after_cursor"]}
+            params = {"per_page": self.per_page, "cursor": body["after_cursor"]}
 
     def write(self, changes: list[Change]) -> list[WriteResult]:
         return [self._put(change) for change in changes]

@@ -20,7 +20,6 @@ import calendar
 import hmac
 import json
 import math
-import os
 import random
 import re
 import secrets
@@ -550,8 +549,9 @@ def _merged(user: dict, changes: dict) -> dict:
 
 
 def _default_state_dir() -> Path:
-    home = os.environ.get("CONCORD_HOME") or Path(__file__).resolve().parents[2]
-    return Path(home) / "var" / "sandboxes"
+    from canonical.paths import sandboxes_dir  # var/sandboxes, or under CONCORD_VAR_DIR when set
+
+    return sandboxes_dir()
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
