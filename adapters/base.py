@@ -72,9 +72,11 @@ class ConfigError(AdapterError):
 
 class Adapter(Protocol):
     name: str
+    streams: tuple[str, ...]  # what it reads, e.g. ("users", "tickets"); the first holds the customers
 
-    def read(self, cursor: dict | None) -> Iterator[Page]:
-        """Pages of raw records changed since `cursor` (everything when None), oldest first."""
+    def read(self, stream: str, cursor: dict | None) -> Iterator[Page]:
+        """Pages of raw records of `stream` changed since `cursor` (everything when None). Each page's
+        cursor resumes right after it; the caller saves it only once the page's records are stored."""
 
     def write(self, changes: list[Change]) -> list[WriteResult]:
         """Applies each change; one result per change, in order, never raising for a single record."""

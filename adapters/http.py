@@ -10,6 +10,7 @@ import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_random_exponential
 
 from adapters.base import AuthError, FatalError, RetriableError
+from adapters.pacing import Pacer, RateLimit
 
 log = logging.getLogger(__name__)
 RETRIABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
@@ -17,7 +18,8 @@ RETRIABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 class HttpClient:
     def __init__(self, system: str, base_url: str, *, auth=None, headers: dict | None = None,
-                 timeout: tuple[float, float] = (5.0, 60.0), max_wait: float = 300.0, max_attempts: int = 12):
+                 timeout: tuple[float, float] = (5.0, 60.0), max_wait: float = 300.0, max_attempts: int = 12,
+                 rate_limits: dict[str, RateLimit] | None = None):
         self.system = system
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
@@ -26,10 +28,13 @@ class HttpClient:
         self.timeout = timeout
         self.max_wait = max_wait
         self.max_attempts = max_attempts
+        self.pacers = {bucket: Pacer(rate) for bucket, rate in (rate_limits or {}).items()}
         self.stats = {"requests": 0, "retries": 0, "429": 0}
 
-    def request(self, method: str, path: str, *, expect: Iterable[int] = (200,), **kwargs) -> requests.Response:
-        """The response when its status is expected; RetriableError/FatalError/AuthError otherwise."""
+    def request(self, method: str, path: str, *, expect: Iterable[int] = (200,), bucket: str = "general",
+                **kwargs) -> requests.Response:
+        """The response when its status is expected; RetriableError/FatalError/AuthError otherwise.
+        `bucket` names the vendor's rate-limit bucket this call counts against."""
         retrying = Retrying(
             retry=retry_if_exception_type(RetriableError),
             stop=stop_after_delay(self.max_wait) | stop_after_attempt(self.max_attempts),
@@ -37,15 +42,20 @@ class HttpClient:
             before_sleep=self._note_retry,
             reraise=True,
         )
-        return retrying(self._once, method, path, tuple(expect), kwargs)
+        return retrying(self._once, method, path, tuple(expect), self.pacers.get(bucket), kwargs)
 
-    def _once(self, method: str, path: str, expect: tuple[int, ...], kwargs: dict) -> requests.Response:
+    def _once(self, method: str, path: str, expect: tuple[int, ...], pacer: Pacer | None,
+              kwargs: dict) -> requests.Response:
         url = path if path.startswith("http") else f"{self.base_url}{path}"
+        if pacer:
+            pacer.before()
         self.stats["requests"] += 1
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise RetriableError(f"{self.system}: {method} {_path(url)}: {type(exc).__name__}") from None
+        if pacer:
+            pacer.after(response.headers)
         if response.status_code in expect:
             return response
         raise self._error(method, url, response)

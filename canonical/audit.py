@@ -21,7 +21,7 @@ def audit(run_id: str, loads: list[dict], recon: dict, synced: dict) -> dict:
         path = paths.ensure(paths.reports_dir() / landing.run_key(run_id)) / "report.json"
         summary = {
             "run_id": run_id,
-            "read": {load["system"]: load["read"] for load in loads},
+            "read": _per_system(loads, "read"),
             "changed": sum(load["changed"] for load in loads),
             "customers": customers,
             "writes": synced["writes"],
@@ -35,6 +35,13 @@ def audit(run_id: str, loads: list[dict], recon: dict, synced: dict) -> dict:
         path.write_text(json.dumps(report, indent=2, default=str))
         _finish_run(s, run_id, summary)
     return summary
+
+
+def _per_system(loads: list[dict], key: str) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for load in loads:
+        totals[load["system"]] = totals.get(load["system"], 0) + load[key]
+    return totals
 
 
 def _open_quarantine(s) -> list[dict]:

@@ -13,7 +13,7 @@ def new_run_id() -> str:
 def run_cycle(run_id: str | None = None) -> dict:
     run_id = run_id or new_run_id()
     systems = tasks.prepare(run_id)
-    loads = [tasks.load(tasks.extract(system, run_id)) for system in systems]
+    loads = [tasks.load(tasks.extract(target, run_id)) for target in tasks.targets(systems)]
     recon = tasks.reconcile(run_id)
     synced = tasks.sync_back(run_id, systems)
     return tasks.audit(run_id, loads, recon, synced)

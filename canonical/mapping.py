@@ -1,5 +1,6 @@
-"""Turns a source's raw record into a canonical source record, and a canonical patch back into the
-source's own field names, by the declarative rules in mappings/<system>.yaml."""
+"""Turns a source's raw record into a canonical record (a customer's source record, or an activity),
+and a canonical patch back into the source's own field names, by the declarative rules in
+mappings/<system>.yaml: one block per stream the system's adapter reads."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from canonical import paths
-from canonical.mapping_transforms import TRANSFORMS
+from canonical.mapping_transforms import Transform, for_system
 from canonical.validate import Problem
 
 EMPTY = (None, "", [], {})
@@ -28,18 +29,25 @@ class MappingError(ValueError):
 
 @dataclass(frozen=True)
 class Mapping:
+    """The rules of one stream: `kind` is "customer" or "activity" (then `activity` names which)."""
+
     system: str
     entity: str
+    kind: str
+    activity: str | None
     source_id: Rule
     rules: tuple[Rule, ...]
     write_back: tuple[str, ...]
+    transforms: dict[str, Transform]
 
     def to_canonical(self, raw: dict) -> tuple[dict, list[Problem]]:
         """The canonical record (empty values left out) and any value a transform could not convert."""
         record, problems = {"source": self.system}, []
+        if self.activity:
+            record["kind"] = self.activity
         for rule in (self.source_id, *self.rules):
             try:
-                value = TRANSFORMS[rule.transform].forward(get_path(raw, rule.source))
+                value = self.transforms[rule.transform].forward(get_path(raw, rule.source))
             except (TypeError, ValueError) as exc:
                 problems.append(Problem(rule.canonical, f"cannot convert {rule.source}: {type(exc).__name__}"))
                 continue
@@ -54,7 +62,7 @@ class Mapping:
             if field not in self.write_back:
                 raise MappingError(f"{self.system}: {field!r} is not a write-back field")
             rule = self._rule_for(field)
-            set_path(out, rule.source, TRANSFORMS[rule.transform].reverse(value))
+            set_path(out, rule.source, self.transforms[rule.transform].reverse(value))
         return out
 
     def _rule_for(self, field: str) -> Rule:
@@ -76,21 +84,47 @@ def set_path(data: dict, dotted: str, value) -> None:
     data[last] = value
 
 
+@dataclass(frozen=True)
+class SystemMapping:
+    system: str
+    streams: dict[str, Mapping]
+
+    @property
+    def customers(self) -> Mapping:
+        """The stream that holds the system's customers (exactly one per system)."""
+        return next(m for m in self.streams.values() if m.kind == "customer")
+
+    def stream(self, name: str) -> Mapping:
+        if name not in self.streams:
+            raise MappingError(f"{self.system}: no mapping for stream {name!r} (mapped: {sorted(self.streams)})")
+        return self.streams[name]
+
+
 @lru_cache(maxsize=32)
-def load(system: str, directory: Path | None = None) -> Mapping:
+def load(system: str, directory: Path | None = None) -> SystemMapping:
     path = (directory or paths.mappings_dir()) / f"{system}.yaml"
     spec = yaml.safe_load(path.read_text())
-    rules = tuple(_rule(name, body, path) for name, body in spec["fields"].items())
-    mapping = Mapping(spec["system"], spec["entity"], _rule("source_id", spec["source_id"], path),
-                      rules, tuple(spec.get("write_back") or ()))
+    transforms = for_system(spec["system"])
+    streams = {name: _stream(spec["system"], name, body, path, transforms) for name, body in spec["streams"].items()}
+    kinds = [m.kind for m in streams.values()]
+    if kinds.count("customer") != 1 or set(kinds) - {"customer", "activity"}:
+        raise MappingError(f"{path}: needs exactly one stream of kind customer, the others of kind activity")
+    return SystemMapping(spec["system"], streams)
+
+
+def _stream(system: str, name: str, spec: dict, path: Path, transforms: dict[str, Transform]) -> Mapping:
+    rules = tuple(_rule(field, body, path, transforms) for field, body in spec["fields"].items())
+    mapping = Mapping(system, name, spec.get("kind", "customer"), spec.get("activity"),
+                      _rule("source_id", spec["source_id"], path, transforms), rules,
+                      tuple(spec.get("write_back") or ()), transforms)
     unread = [f for f in mapping.write_back if f not in {r.canonical for r in rules}]
     if unread:
-        raise MappingError(f"{path}: write_back names fields it does not read: {unread}")
+        raise MappingError(f"{path}: stream {name}: write_back names fields it does not read: {unread}")
     return mapping
 
 
-def _rule(canonical: str, body: dict, path: Path) -> Rule:
+def _rule(canonical: str, body: dict, path: Path, transforms: dict[str, Transform]) -> Rule:
     transform = body.get("transform", "identity")
-    if transform not in TRANSFORMS:
-        raise MappingError(f"{path}: field {canonical}: unknown transform {transform!r} (known: {sorted(TRANSFORMS)})")
+    if transform not in transforms:
+        raise MappingError(f"{path}: field {canonical}: unknown transform {transform!r} (known: {sorted(transforms)})")
     return Rule(canonical, body["from"], transform)

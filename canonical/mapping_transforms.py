@@ -1,8 +1,11 @@
 """The named transforms a mapping may use, each with its reverse for fields that are written back.
-Mappings name them; they never carry code of their own."""
+Mappings name them; they never carry code of their own. The shared ones are here; a system's own
+(its consent states, its date format) live in its adapter package as `adapters/<system>/transforms.py`
+with a `TRANSFORMS` dict, merged in for that system's mapping only."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Callable
 
 
@@ -38,3 +41,14 @@ TRANSFORMS: dict[str, Transform] = {
     "one_item_list": Transform(_one_item_list, _first_item),
     "negate": Transform(_negate, _negate),
 }
+
+
+def for_system(system: str) -> dict[str, Transform]:
+    """The shared transforms plus the system's own, if its adapter package has any."""
+    try:
+        own = import_module(f"adapters.{system}.transforms").TRANSFORMS
+    except ModuleNotFoundError as exc:
+        if exc.name not in (f"adapters.{system}", f"adapters.{system}.transforms"):
+            raise
+        own = {}
+    return {**TRANSFORMS, **own}

@@ -27,6 +27,11 @@ def prepare(run_id: str) -> list[str]:
     return systems
 
 
+def targets(systems: list[str]) -> list[str]:
+    """Every "system/stream" the run extracts, one mapped task each."""
+    return [f"{system}/{stream}" for system in systems for stream in registry.adapter_class(system).streams]
+
+
 def sync_back(run_id: str, systems: list[str]) -> dict:
     writes, failed = {}, {}
     for system in systems:
@@ -37,4 +42,4 @@ def sync_back(run_id: str, systems: list[str]) -> dict:
     return {"writes": writes, "failed": failed}
 
 
-__all__ = ["prepare", "extract", "load", "reconcile", "sync_back", "audit"]
+__all__ = ["prepare", "targets", "extract", "load", "reconcile", "sync_back", "audit"]

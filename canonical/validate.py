@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from canonical.pii import mask
 
-SCHEMA_PATH = Path(__file__).parent / "schema" / "source_record.schema.json"
+SCHEMAS = Path(__file__).parent / "schema"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -27,9 +27,10 @@ class Problem:
 
 
 def _format_checker() -> FormatChecker:
-    # jsonschema's own "email" only looks for an '@'; a customer store needs a domain too.
+    # jsonschema's own "email" only looks for an '@'; a customer store needs a domain too. Padding
+    # and case are the source's own typing, folded later by the reconciler, not a broken record.
     checker = FormatChecker()
-    checker.checks("email")(lambda v: not isinstance(v, str) or bool(_EMAIL.match(v)))
+    checker.checks("email")(lambda v: not isinstance(v, str) or bool(_EMAIL.match(v.strip())))
     checker.checks("date")(lambda v: not isinstance(v, str) or _parses(date.fromisoformat, v))
     checker.checks("date-time")(lambda v: not isinstance(v, str) or _parses(_rfc3339, v))
     return checker
@@ -57,17 +58,18 @@ def _shown(error) -> str:
     return error.instance if error.validator_value == "date-time" else mask(error.instance)
 
 
-@lru_cache(maxsize=1)
-def validator() -> Draft202012Validator:
-    schema = json.loads(SCHEMA_PATH.read_text())
+@lru_cache(maxsize=4)
+def validator(kind: str = "source_record") -> Draft202012Validator:
+    schema = json.loads((SCHEMAS / f"{kind}.schema.json").read_text())
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=_format_checker())
 
 
-def problems(record: dict) -> list[Problem]:
-    """Every way the record breaks the contract, sorted by field; empty when it is valid."""
+def problems(record: dict, kind: str = "source_record") -> list[Problem]:
+    """Every way the record breaks its contract (`source_record` or `activity`), sorted by field;
+    empty when it is valid."""
     found = []
-    for error in validator().iter_errors(record):
+    for error in validator(kind).iter_errors(record):
         field = ".".join(str(p) for p in error.absolute_path) or "(record)"
         found.append(Problem(field, _describe(error)))
     return sorted(found, key=lambda p: p.field)

@@ -1,4 +1,5 @@
-"""concord_sync: extract -> load -> reconcile -> sync back -> audit, for every system with a connection.
+"""concord_sync: extract -> load -> reconcile -> sync back -> audit, for every stream of every system
+with a connection (extract and load are mapped: one task per system/stream).
 
 Thin by design: which tasks, in what order, on what schedule. The work lives in canonical.tasks and is
 imported inside the tasks, so parsing this file does nothing but build the graph.
@@ -35,9 +36,14 @@ def concord_sync():
         return tasks.prepare(_run_id())
 
     @task
-    def extract(system: str) -> dict:
+    def targets(systems: list[str]) -> list[str]:
         from canonical import tasks
-        return tasks.extract(system, _run_id())
+        return tasks.targets(systems)
+
+    @task
+    def extract(target: str) -> dict:
+        from canonical import tasks
+        return tasks.extract(target, _run_id())
 
     @task
     def load(manifest: dict) -> dict:
@@ -61,7 +67,7 @@ def concord_sync():
         return tasks.audit(_run_id(), list(loads), recon, synced)
 
     systems = prepare()
-    loads = load.expand(manifest=extract.expand(system=systems))
+    loads = load.expand(manifest=extract.expand(target=targets(systems)))
     recon = reconcile(loads)
     synced = sync_back(systems, recon)
     audit(loads, recon, synced)

@@ -75,7 +75,7 @@ def zendesk(tmp_path, monkeypatch):
     from adapters.zendesk.sandbox import ZendeskSandbox
     from canonical.sandboxes import connection_env
 
-    with ZendeskSandbox(state_dir=tmp_path / "sandbox", seed=7, customers=60, recent_window=0,
+    with ZendeskSandbox(state_dir=tmp_path / "sandbox", seed=7, customers=500, recent_window=0,
                         rate_limit=5000, export_rate_limit=1000) as sandbox:
         for name, value in connection_env("zendesk", sandbox.info()).items():
             monkeypatch.setenv(name, value)

@@ -1,0 +1,2 @@
+"""Zendesk Support: users (the customers) and tickets."""
+ADAPTER = "adapters.zendesk.client:ZendeskAdapter"

@@ -1,33 +1,41 @@
-"""Zendesk Support: reads users through the cursor-based incremental export and writes user fields
-back with PUT /api/v2/users/{id}.json. Auth is Basic `{email}/token:{api_token}`."""
+"""Zendesk Support: reads users and tickets through the cursor-based incremental exports and writes
+user fields back with PUT /api/v2/users/{id}.json. Auth is Basic `{email}/token:{api_token}`.
+
+The export's own cursor orders by (updated_at, id), so records tied on a second never straddle a page
+boundary unseen, and Zendesk holds back the most recent minute, so nothing changes behind the cursor."""
 from __future__ import annotations
 
 from typing import Iterator
 
 from adapters.base import Change, Endpoint, FatalError, Page, RetriableError, WriteResult
 from adapters.http import HttpClient
+from adapters.pacing import RateLimit
 
-EXPORT_PATH = "/api/v2/incremental/users/cursor.json"
-PER_PAGE = 1000  # the export's maximum: fewer requests against its own, tighter rate limit
+EXPORTS = {"users": "/api/v2/incremental/users/cursor.json", "tickets": "/api/v2/incremental/tickets/cursor.json"}
+PER_PAGE = 1000  # the export's maximum: fewest requests against its own, tighter rate limit
+LIMIT_HEADERS = {"limit_header": "X-Rate-Limit", "remaining_header": "X-Rate-Limit-Remaining"}
+# Vendor defaults: 700 requests a minute (Enterprise), incremental exports 20 a minute.
+RATE_LIMITS = {"general": RateLimit(700, 60.0, **LIMIT_HEADERS), "export": RateLimit(20, 60.0, **LIMIT_HEADERS)}
 
 
 class ZendeskAdapter:
     name = "zendesk"
+    streams = ("users", "tickets")
 
-    def __init__(self, endpoint: Endpoint, *, max_wait: float = 300.0, per_page: int = PER_PAGE):
+    def __init__(self, endpoint: Endpoint, *, max_wait: float = 300.0, page_size: int = PER_PAGE):
         auth = (f"{endpoint.login}/token", endpoint.password or "")
-        self.http = HttpClient(self.name, endpoint.base_url, auth=auth, max_wait=max_wait)
-        self.per_page = per_page
+        self.http = HttpClient(self.name, endpoint.base_url, auth=auth, max_wait=max_wait, rate_limits=RATE_LIMITS)
+        self.page_size = page_size
 
-    def read(self, cursor: dict | None) -> Iterator[Page]:
-        params = {"per_page": self.per_page, **_position(cursor)}
+    def read(self, stream: str, cursor: dict | None) -> Iterator[Page]:
+        params = {"per_page": self.page_size, **_position(cursor)}
         while True:
-            body = self.http.request("GET", EXPORT_PATH, params=params).json()
+            body = self.http.request("GET", EXPORTS[stream], params=params, bucket="export").json()
             after = body.get("after_cursor") or params.get("cursor")
-            yield Page(body.get("users") or [], _cursor(after, params))
+            yield Page(body.get(stream) or [], _cursor(after, params))
             if body.get("end_of_stream") or not body.get("after_cursor"):
                 return
-            params = {"per_page": self.per_page, "cursor": body["after_cursor"]}
+            params = {"per_page": self.page_size, "cursor": body["after_cursor"]}
 
     def write(self, changes: list[Change]) -> list[WriteResult]:
         return [self._put(change) for change in changes]

@@ -1,6 +1,6 @@
-"""Load: maps each landed raw record to the canonical contract, validates it, stores it (or puts it in
-quarantine with a reason that names the record and the field), then moves the cursor, all in one
-transaction per page."""
+"""Load: maps each landed raw record to the canonical contract, validates it, stores it as a customer's
+source record or an activity (or puts it in quarantine with a reason that names the record and the
+field), then moves the stream's cursor, all in one transaction per page."""
 from __future__ import annotations
 
 import logging
@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from canonical import landing, progress
 from canonical import mapping as mappings
 from canonical.hashing import content_hash, digest
-from canonical.store import Cursor, QuarantinedRecord, SourceRecord, session
+from canonical.stages.extract import cursor_key
+from canonical.store import Activity, Cursor, QuarantinedRecord, SourceRecord, session
 from canonical.store.models import as_utc, utcnow
 from canonical.validate import problems
 
@@ -21,28 +22,49 @@ log = logging.getLogger(__name__)
 
 
 def load(manifest: dict) -> dict:
-    system, run_id = manifest["system"], manifest["run_id"]
-    mapping = mappings.load(system)
+    system, stream, run_id = manifest["system"], manifest["stream"], manifest["run_id"]
+    mapping = mappings.load(system).stream(stream)
     outcomes = Counter()
     for uri in manifest["pages"]:
         page = landing.get_page(uri)
         with session() as s:
             for raw in page["records"]:
                 outcomes[load_record(s, mapping, raw, run_id)] += 1
-            save_cursor(s, system, page["cursor"], run_id)
-        progress.say(f"load {system}: page {page['page']}, {dict(outcomes)}")
+            save_cursor(s, cursor_key(system, stream), page["cursor"], run_id)
+        progress.say(f"load {system}/{stream}: page {page['page']}, {dict(outcomes)}")
     changed = outcomes["new"] + outcomes["changed"]
-    return {"system": system, "read": manifest["read"], "changed": changed, "new": outcomes["new"],
-            "unchanged": outcomes["unchanged"] + outcomes["stale"], "quarantined": outcomes["quarantined"]}
+    return {"system": system, "stream": stream, "kind": mapping.kind, "read": manifest["read"], "changed": changed,
+            "new": outcomes["new"], "unchanged": outcomes["unchanged"] + outcomes["stale"],
+            "quarantined": outcomes["quarantined"]}
 
 
 def load_record(s: Session, mapping: mappings.Mapping, raw: dict, run_id: str) -> str:
     """Stores one raw record; says what happened: new, changed, unchanged, stale or quarantined."""
     canonical, found = mapping.to_canonical(raw)
-    found += problems(canonical)
+    kind = "activity" if mapping.kind == "activity" else "source_record"
+    found += problems(canonical, kind)
     if found:
         return _quarantine(s, mapping, raw, canonical.get("source_id"), found, run_id)
+    if kind == "activity":
+        return _upsert_activity(s, raw, canonical, run_id)
     return _upsert(s, raw, canonical, run_id)
+
+
+def _upsert_activity(s: Session, raw: dict, canonical: dict, run_id: str) -> str:
+    row = s.scalar(select(Activity).where(Activity.source == canonical["source"], Activity.kind == canonical["kind"],
+                                          Activity.source_id == canonical["source_id"]))
+    new_hash = content_hash(canonical)
+    if row is None:
+        s.add(Activity(source=canonical["source"], kind=canonical["kind"], source_id=canonical["source_id"],
+                       customer_ref=canonical["customer_ref"], occurred_at=_timestamp(canonical["occurred_at"]),
+                       raw=raw, canonical=canonical, content_hash=new_hash, first_seen_run=run_id,
+                       last_changed_run=run_id))
+        return "new"
+    if row.content_hash == new_hash:
+        return "unchanged"
+    row.raw, row.canonical, row.content_hash, row.last_changed_run = raw, canonical, new_hash, run_id
+    row.customer_ref, row.occurred_at = canonical["customer_ref"], _timestamp(canonical["occurred_at"])
+    return "changed"
 
 
 def _upsert(s: Session, raw: dict, canonical: dict, run_id: str) -> str:
@@ -68,7 +90,7 @@ def _upsert(s: Session, raw: dict, canonical: dict, run_id: str) -> str:
 
 def _quarantine(s: Session, mapping, raw: dict, source_id, found: list, run_id: str) -> str:
     reason = "; ".join(str(p) for p in found)
-    log.warning("quarantined %s %s %s: %s", mapping.system, mapping.entity, source_id or "(no id)", reason)
+    log.warning("quarantined %s/%s record %s: %s", mapping.system, mapping.entity, source_id or "(no id)", reason)
     raw_hash = digest(raw)
     exists = s.scalar(select(QuarantinedRecord.id).where(
         QuarantinedRecord.source == mapping.system, QuarantinedRecord.raw_hash == raw_hash))
@@ -85,10 +107,10 @@ def _resolve_quarantine(s: Session, source: str, source_id: str, run_id: str) ->
               .values(resolved_run=run_id))
 
 
-def save_cursor(s: Session, system: str, position: dict, run_id: str) -> None:
-    row = s.get(Cursor, system)
+def save_cursor(s: Session, key: str, position: dict, run_id: str) -> None:
+    row = s.get(Cursor, key)
     if row is None:
-        s.add(Cursor(source=system, position=position, run_id=run_id, updated_at=utcnow()))
+        s.add(Cursor(source=key, position=position, run_id=run_id, updated_at=utcnow()))
     else:
         row.position, row.run_id, row.updated_at = position, run_id, utcnow()
 

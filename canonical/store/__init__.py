@@ -1,6 +1,7 @@
 """The canonical store: source records, golden customers, links, cursors, quarantine, sync log, runs."""
 from canonical.store.db import db_url, engine, migrate, session
 from canonical.store.models import (
+    Activity,
     Base,
     Cursor,
     GoldenCustomer,
@@ -12,6 +13,6 @@ from canonical.store.models import (
 )
 
 __all__ = [
-    "Base", "Cursor", "GoldenCustomer", "Link", "QuarantinedRecord", "Run", "SourceRecord",
+    "Activity", "Base", "Cursor", "GoldenCustomer", "Link", "QuarantinedRecord", "Run", "SourceRecord",
     "SyncLogEntry", "db_url", "engine", "migrate", "session",
 ]

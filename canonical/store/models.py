@@ -41,6 +41,27 @@ class SourceRecord(Base):
     last_read_run: Mapped[str] = mapped_column(String(255))
 
 
+class Activity(Base):
+    """A ticket, order, call or email event as its source holds it, linked by `customer_ref` to the
+    source record it belongs to (an orphan when no record has that id)."""
+
+    __tablename__ = "activities"
+    __table_args__ = (UniqueConstraint("source", "kind", "source_id", name="uq_activities_key"),
+                      Index("ix_activities_customer", "source", "customer_ref"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[str] = mapped_column(String(255))
+    customer_ref: Mapped[str] = mapped_column(String(255))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    raw: Mapped[dict] = mapped_column(JSON)
+    canonical: Mapped[dict] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    first_seen_run: Mapped[str] = mapped_column(String(255))
+    last_changed_run: Mapped[str] = mapped_column(String(255))
+
+
 class GoldenCustomer(Base):
     """One real person: the surviving value of each field and, per field, where it came from."""
 

@@ -23,7 +23,7 @@ BATCH = 100
 
 
 def deliver(adapter: Adapter, writes: list[PlannedWrite], run_id: str) -> dict:
-    mapping = mappings.load(adapter.name)
+    mapping = mappings.load(adapter.name).customers
     done = {"ok": 0, "failed": 0}
     it = iter(writes)
     while batch := list(islice(it, BATCH)):

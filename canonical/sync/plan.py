@@ -21,7 +21,7 @@ class PlannedWrite:
 
 
 def plan(s: Session, system: str) -> list[PlannedWrite]:
-    write_back = mappings.load(system).write_back
+    write_back = mappings.load(system).customers.write_back
     rows = s.execute(
         select(SourceRecord.source_id, SourceRecord.canonical, Link.customer_id, GoldenCustomer.fields)
         .join(Link, (Link.source == SourceRecord.source) & (Link.source_id == SourceRecord.source_id))

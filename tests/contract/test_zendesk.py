@@ -10,20 +10,20 @@ from adapters.base import Change
 from adapters.testing import Harness, contract_suite
 from adapters.zendesk.client import ZendeskAdapter
 from adapters.zendesk.sandbox import ZendeskSandbox
-from adapters.zendesk.seed import seed_users
+from adapters.zendesk.seed import seed
 from canonical.sandboxes import endpoint_of
 
-SEED, CUSTOMERS = 3, 120
+SEED, CUSTOMERS = 3, 150
 
 
-def start(state_dir, **options):
-    # Small pages and no "most recent minute" hold-back, so a test sees its own changes at once.
+def start(state_dir, faults=None):
+    # No "most recent minute" hold-back and no rate limit, so a test sees its own changes at once.
     return ZendeskSandbox(state_dir=state_dir, seed=SEED, customers=CUSTOMERS, recent_window=0,
-                          rate_limit=100_000, export_rate_limit=100_000, **options)
+                          rate_limit=100_000, export_rate_limit=100_000, faults=faults)
 
 
 def build(sandbox, max_wait=30.0, **overrides):
-    return ZendeskAdapter(replace(endpoint_of(sandbox.info()), **overrides), max_wait=max_wait, per_page=25)
+    return ZendeskAdapter(replace(endpoint_of(sandbox.info()), **overrides), max_wait=max_wait, page_size=25)
 
 
 def _auth(sandbox):
@@ -40,6 +40,11 @@ def read_back(sandbox, source_id):
     return response.json()["user"]
 
 
+def expected_ids(_sandbox):
+    users, tickets = seed(SEED, CUSTOMERS)
+    return {"users": {str(u["id"]) for u in users}, "tickets": {str(t["id"]) for t in tickets}}
+
+
 TestZendeskContract = contract_suite(Harness(
     system="zendesk",
     start=start,
@@ -47,6 +52,7 @@ TestZendeskContract = contract_suite(Harness(
     touch=touch,
     sample_write=lambda source_id: Change(source_id, {"external_id": f"cus_contract_{source_id}"}),
     read_back=read_back,
+    written=lambda record, change: record.get("external_id") == change.patch["external_id"],
     future_cursor=lambda: {"start_time": int(time.time()) + 86_400},
-    expected_ids=lambda sandbox: {str(u["id"]) for u in seed_users(SEED, CUSTOMERS)[0]},
+    expected_ids=expected_ids,
 ))

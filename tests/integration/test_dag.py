@@ -36,8 +36,8 @@ def test_the_dag_imports_without_errors_and_in_the_right_order():
     parsed = parse()
     assert parsed["errors"] == {} and parsed["dags"] == ["concord_sync"]
     assert parsed["edges"] == [["extract", "load"], ["load", "audit"], ["load", "reconcile"],
-                               ["prepare", "extract"], ["prepare", "sync_back"], ["reconcile", "audit"],
-                               ["reconcile", "sync_back"], ["sync_back", "audit"]]
+                               ["prepare", "sync_back"], ["prepare", "targets"], ["reconcile", "audit"],
+                               ["reconcile", "sync_back"], ["sync_back", "audit"], ["targets", "extract"]]
 
 
 def test_hourly_by_default_no_catch_up_one_run_at_a_time():

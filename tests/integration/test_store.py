@@ -7,7 +7,7 @@ from sqlalchemy import inspect, select
 
 from canonical.store import Base, Cursor, Run, engine, migrate, session
 
-TABLES = {"source_records", "golden_customers", "links", "cursors", "quarantine", "sync_log", "runs",
+TABLES = {"source_records", "activities", "golden_customers", "links", "cursors", "quarantine", "sync_log", "runs",
           "alembic_version"}
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import requests
 from sqlalchemy import func, select
 
-from adapters.zendesk.seed import seed_users
+from adapters.zendesk.seed import seed, seed_users
 from canonical import tasks
 from canonical.cycle import run_cycle
-from canonical.store import Cursor, GoldenCustomer, Link, QuarantinedRecord, SourceRecord, session
+from canonical.store import Activity, Cursor, GoldenCustomer, Link, QuarantinedRecord, SourceRecord, session
 
 
 def sandbox_users(sandbox) -> dict[str, dict]:
@@ -28,21 +28,32 @@ def put_user(sandbox, user_id: str, **fields) -> None:
     assert response.status_code == 200, response.text
 
 
+def expected_customers(users: list[dict], malformed: dict) -> int:
+    """One customer per distinct address (case and padding folded), one per user without one."""
+    valid = [u for u in users if u["id"] not in malformed]
+    emails = {u["email"].strip().lower() for u in valid if u["email"]}
+    return len(emails) + sum(1 for u in valid if not u["email"])
+
+
 def test_first_cycle_links_every_valid_user_and_writes_the_id_back(zendesk, store_url):
-    users, malformed = seed_users(7, 60)
+    users, malformed = seed_users(7, 500)
+    tickets = seed(7, 500)[1]
     summary = run_cycle()
     valid = len(users) - len(malformed)
-    assert summary["read"] == {"zendesk": 60} and summary["changed"] == valid
+    assert summary["read"] == {"zendesk": len(users) + len(tickets)}
+    assert summary["changed"] == valid + len(tickets)
     assert summary["quarantined"] == len(malformed) and summary["failed_writes"] == 0
-    assert summary["customers"] == valid and summary["writes"] == {"zendesk": valid}
+    assert summary["customers"] == expected_customers(users, malformed)
+    assert summary["writes"] == {"zendesk": valid}
     with session() as s:
         links = {l.source_id: l.customer_id for l in s.scalars(select(Link))}
+        assert s.scalar(select(func.count()).select_from(Activity)) == len(tickets)
     held = sandbox_users(zendesk)
-    assert {uid: held[uid]["external_id"] for uid in links} == links
+    assert len(links) == valid and {uid: held[uid]["external_id"] for uid in links} == links
 
 
 def test_malformed_records_are_quarantined_with_a_reason_naming_record_and_field(zendesk, store_url):
-    _, malformed = seed_users(7, 60)
+    _, malformed = seed_users(7, 500)
     run_cycle()
     with session() as s:
         quarantined = {q.source_id: q.reason for q in s.scalars(select(QuarantinedRecord))}
@@ -62,7 +73,8 @@ def test_a_second_and_third_cycle_with_nothing_new_write_nothing(zendesk, store_
         assert again["changed"] == 0 and again["writes"] == {"zendesk": 0}
         assert again["customers"] == first["customers"] and again["quarantined"] == 0
     with session() as s:
-        assert s.scalar(select(func.count()).select_from(SourceRecord)) == first["changed"]
+        users, malformed = seed_users(7, 500)
+        assert s.scalar(select(func.count()).select_from(SourceRecord)) == len(users) - len(malformed)
 
 
 def test_an_edit_in_the_source_is_read_once_and_keeps_the_customer(zendesk, store_url):
@@ -81,7 +93,7 @@ def test_an_edit_in_the_source_is_read_once_and_keeps_the_customer(zendesk, stor
 
 
 def test_a_fixed_record_leaves_quarantine(zendesk, store_url):
-    _, malformed = seed_users(7, 60)
+    _, malformed = seed_users(7, 500)
     run_cycle()
     broken = next(str(i) for i, field in malformed.items() if field == "email")
     put_user(zendesk, broken, email=f"fixed.{broken}@example.com")
@@ -95,13 +107,14 @@ def test_a_fixed_record_leaves_quarantine(zendesk, store_url):
 def test_the_cursor_moves_only_with_the_records_it_covers(zendesk, store_url):
     run_id = "test__crash_after_extract"
     tasks.prepare(run_id)
-    tasks.extract("zendesk", run_id)  # landed, then the worker died before loading
+    tasks.extract("zendesk/users", run_id)  # landed, then the worker died before loading
     with session() as s:
-        assert s.get(Cursor, "zendesk") is None
+        assert s.get(Cursor, "zendesk/users") is None
     summary = run_cycle()
-    assert summary["read"] == {"zendesk": 60}
+    users, malformed = seed_users(7, 500)
+    assert summary["read"]["zendesk"] >= len(users)  # everything again, from the old cursor
     with session() as s:
-        assert s.scalar(select(func.count()).select_from(SourceRecord)) == summary["changed"]
+        assert s.scalar(select(func.count()).select_from(SourceRecord)) == len(users) - len(malformed)
 
 
 def test_a_lost_store_recovers_the_ids_written_into_zendesk(zendesk, store_url, tmp_path, monkeypatch):

@@ -19,12 +19,10 @@ from pathlib import Path
 import pytest
 import requests
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from adapters.zendesk.sandbox import ZendeskSandbox  # noqa: E402
-from adapters.zendesk.seed import seed_users  # noqa: E402
+from adapters.world import World
+from adapters.zendesk.sandbox import ZendeskSandbox
+from adapters.zendesk.seed import seed_users
+from tests.conftest import REPO
 
 CUSTOMERS = 60
 EXPORT = "/api/v2/incremental/users/cursor.json"
@@ -73,20 +71,20 @@ def upsert(sandbox: ZendeskSandbox, session: requests.Session, **fields) -> requ
     return session.post(f"{sandbox.base_url}/api/v2/users/create_or_update.json", json={"user": fields})
 
 
-def test_seed_users_is_deterministic_and_marks_malformed_records():
-    users, malformed = seed_users(7, 400)
-    assert (users, malformed) == seed_users(7, 400)
-    assert seed_users(8, 400)[0] != users
-    assert len({u["id"] for u in users}) == 400
-    emails = [u["email"] for u in users if u["email"]]
-    assert len(emails) == len(set(emails))
+def test_seed_users_serve_the_worlds_zendesk_views_and_mark_malformed_records():
+    users, malformed = seed_users(7, 600)
+    views = World(7, 600).views("zendesk")  # a fresh world: the seed must not depend on a cache
+    assert [str(u["id"]) for u in users] == [v.source_id for v in views]
+    assert seed_users(8, 600)[0] != users
+    emails = [u["email"].strip().lower() for u in users if u["email"]]
+    assert len(emails) == len(set(emails))  # Zendesk keeps an address on one user only
     assert all(u["updated_at"] >= u["created_at"] for u in users)
     assert set(malformed.values()) == {"email", "phone"}
     by_id = {u["id"]: u for u in users}
     for user_id, field in malformed.items():
         value = by_id[user_id][field]
         assert "@" not in value if field == "email" else re.search("[a-z]", value)
-    assert len(seed_users(1, 20)[1]) >= 2
+    assert len(seed_users(1, 500)[1]) >= 2
 
 
 def test_requests_without_or_with_wrong_credentials_get_401(start):
@@ -206,7 +204,7 @@ def test_fault_injection_answers_503_without_acting(start):
     session = client(sandbox)
     response = upsert(sandbox, session, name="Never Stored", email="never@example.com")
     assert response.status_code == 503 and response.json() == {"error": "ServiceUnavailable"}
-    sandbox.fault_rate = 0.0
+    sandbox.faults.error_rate = 0.0
     assert upsert(sandbox, session, name="Stored", email="never@example.com").status_code == 201
 
 

@@ -1,0 +1,75 @@
+"""Client-side pacing: stay just under a vendor's rate limit instead of bouncing off it.
+
+A Pacer counts what this client sent in the vendor's window and waits before the request that would
+cross `headroom` of the limit. It learns the limit from the vendor's limit header when there is one,
+and when the vendor's remaining count says others spent part of the budget, it counts those too."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    limit: int                        # requests per window, the vendor's documented default
+    window: float                     # seconds
+    limit_header: str | None = None   # e.g. "X-Rate-Limit"; overrides `limit` once seen
+    remaining_header: str | None = None
+    headroom: float = 1.0             # share of the limit this client lets itself use (less when shared)
+
+
+class Pacer:
+    def __init__(self, rate: RateLimit, clock=time.monotonic, sleep=time.sleep):
+        self.rate, self.limit = rate, rate.limit
+        self._clock, self._sleep = clock, sleep
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+        self.waited = 0.0
+
+    def before(self) -> None:
+        """Blocks until one more request fits in the window, then counts it."""
+        with self._lock:
+            while True:
+                now = self._clock()
+                self._forget(now)
+                if len(self._sent) < self._cap():
+                    self._sent.append(now)
+                    return
+                # The vendor counts arrivals, we count departures: wait a hair past the window.
+                pause = self._sent[0] + self.rate.window * 1.01 - now
+                self.waited += pause
+                self._sleep(pause)
+
+    def after(self, headers) -> None:
+        """Learns from the answer's rate-limit headers."""
+        limit = _int(headers.get(self.rate.limit_header)) if self.rate.limit_header else None
+        remaining = _int(headers.get(self.rate.remaining_header)) if self.rate.remaining_header else None
+        with self._lock:
+            if limit:
+                self.limit = limit
+            if remaining is not None:
+                self._count_others(remaining)
+
+    def _cap(self) -> int:
+        return max(1, math.floor(self.limit * self.rate.headroom))
+
+    def _forget(self, now: float) -> None:
+        while self._sent and self._sent[0] <= now - self.rate.window:
+            self._sent.popleft()
+
+    def _count_others(self, remaining: int) -> None:
+        # The server saw more than we sent: other clients share the budget; count their requests as ours.
+        missing = (self.limit - remaining) - len(self._sent)
+        now = self._clock()
+        for _ in range(max(0, missing)):
+            self._sent.append(now)
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
