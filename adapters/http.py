@@ -11,6 +11,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop
 
 from adapters.base import AuthError, FatalError, RetriableError
 from adapters.pacing import Pacer, RateLimit
+from canonical.pii import mask_path
 
 log = logging.getLogger(__name__)
 RETRIABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
@@ -72,12 +73,14 @@ class HttpClient:
         return FatalError(f"{where}: {_summary(body)}", status, body)
 
     def _wait(self, retry_state) -> float:
+        """Retry-After when the vendor sent one, jittered backoff otherwise; never past max_wait."""
         error = retry_state.outcome.exception()
+        left = max(0.0, self.max_wait - (retry_state.seconds_since_start or 0.0))
         if isinstance(error, RetriableError) and error.retry_after is not None:
-            return min(error.retry_after, self.max_wait)
+            return min(error.retry_after, left)
         # Retry-After is sometimes missing in practice: back off anyway, with jitter so that
         # parallel workers do not retry in lock-step.
-        return wait_random_exponential(multiplier=0.5, max=30)(retry_state)
+        return min(wait_random_exponential(multiplier=0.5, max=30)(retry_state), left)
 
     def _note_retry(self, retry_state) -> None:
         self.stats["retries"] += 1
@@ -85,8 +88,9 @@ class HttpClient:
 
 
 def _path(url: str) -> str:
-    # Query strings can carry cursors and filters with PII (an email filter); paths do not.
-    return url.split("?", 1)[0]
+    # Query strings can carry filters with PII (an email filter), and some vendors key records by
+    # email or phone in the path itself.
+    return mask_path(url.split("?", 1)[0])
 
 
 def _retry_after(response: requests.Response) -> float | None:

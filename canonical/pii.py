@@ -35,3 +35,16 @@ def mask(value: object) -> str:
     if len(text) > 3:
         return text[:2] + "***"
     return "***"
+
+
+def mask_path(path: str) -> str:
+    """Masks the path segments that are PII: an email or a phone number used as a record key
+    (HubSpot's consent paths, Twilio's caller directory keyed by E.164)."""
+    return "/".join(_mask_segment(part) for part in path.split("/"))
+
+
+def _mask_segment(part: str) -> str:
+    decoded = part.replace("%40", "@").replace("%2B", "+").replace("%2b", "+")
+    if "@" in decoded or decoded.startswith("+"):
+        return mask(decoded)
+    return part

@@ -7,6 +7,7 @@ answers for `authenticate`, `unauthorized`, `throttled`, `server_error` and `not
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 import threading
@@ -17,6 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from adapters.sandbox.faults import Faults
 from adapters.sandbox.ratelimit import SlidingWindow
+from canonical.pii import mask_path
+
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -172,6 +177,10 @@ class SandboxServer:
                 answer = getattr(self, route.action)(request, *groups)
         except ApiError as error:
             return error.status, error.headers, error.body
+        except Exception:  # a sandbox bug answers 500, as a vendor's would, instead of hanging up
+            log.exception("%s sandbox: %s %s failed", self.system, request.method, mask_path(request.path))
+            status, body = self.server_error()
+            return 500, {}, body
         return (answer[0], {}, answer[1]) if len(answer) == 2 else (answer[0], answer[2], answer[1])
 
     def _count(self, status: int) -> None:
@@ -219,8 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
 
     def log_request(self, code="-", size="-") -> None:
-        # The path only: query strings and bodies carry personal data.
-        self.log_message("%s %s %s", self.command, urlsplit(self.path).path, code)
+        # The path only, masked: query strings and bodies carry personal data, and some paths do.
+        self.log_message("%s %s %s", self.command, mask_path(urlsplit(self.path).path), code)
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's signature
         sys.stderr.write(f"{self.server.sandbox.system}-sandbox {format % args}\n")  # type: ignore[attr-defined]

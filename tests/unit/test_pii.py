@@ -14,3 +14,12 @@ def test_mask_picks_the_right_rule():
     assert "@" in mask("x.y@z.org") and "x.y" not in mask("x.y@z.org")
     assert mask("4155550134").endswith("34") and "415" not in mask("4155550134")
     assert mask("Brzęczyszczykiewicz") == "Br***"
+
+
+def test_paths_keep_ids_but_mask_emails_and_phones():
+    from canonical.pii import mask_path
+
+    assert mask_path("/api/v2/users/360000000123.json") == "/api/v2/users/360000000123.json"
+    masked = mask_path("/v1/Services/IS1/Maps/MP1/Items/%2B14155550134")
+    assert masked.startswith("/v1/Services/IS1/Maps/MP1/Items/") and "415555" not in masked
+    assert "ana.lima" not in mask_path("/communication-preferences/v3/status/email/ana.lima%40example.com")

@@ -1,0 +1,71 @@
+"""Twilio passes the adapter contract against its sandbox."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from urllib.parse import quote
+
+import requests
+
+from adapters.base import Change
+from adapters.testing import Harness, contract_suite
+from adapters.twilio.client import TwilioAdapter
+from adapters.twilio.sandbox import TwilioSandbox
+from adapters.world import World
+from canonical.sandboxes import endpoint_of
+
+SEED, CUSTOMERS = 5, 150
+
+
+def start(state_dir, faults=None):
+    # A rate limit no test reaches: the contract is about reads and writes, not pacing.
+    return TwilioSandbox(state_dir=state_dir, seed=SEED, customers=CUSTOMERS, rate_limit=100_000, faults=faults)
+
+
+def build(sandbox, max_wait=30.0, **overrides):
+    # Small pages, so that every read spans several of them.
+    return TwilioAdapter(replace(endpoint_of(sandbox.info()), **overrides), max_wait=max_wait, page_size=20)
+
+
+def _item_url(sandbox, key):
+    return f"{sandbox.base_url}/v1/Services/{sandbox.service_sid}/Maps/{sandbox.map_sid}/Items/{quote(key, safe='')}"
+
+
+def _auth(sandbox):
+    return (sandbox.account_sid, sandbox.auth_token)
+
+
+def read_back(sandbox, key):
+    response = requests.get(_item_url(sandbox, key), auth=_auth(sandbox), timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def touch(sandbox, key):
+    data = {**read_back(sandbox, key)["data"], "touched": time.time_ns()}
+    requests.post(_item_url(sandbox, key), data={"Data": json.dumps(data)}, auth=_auth(sandbox),
+                  timeout=10).raise_for_status()
+
+
+def written(record, change):
+    return all(record["data"].get(field) == value for field, value in change.patch["data"].items())
+
+
+def expected_ids(sandbox):
+    world = World(SEED, CUSTOMERS)
+    return {"callers": {view.source_id for view in world.views("twilio")},
+            "calls": {activity.source_id for activity in world.activities("twilio")}}
+
+
+TestTwilioContract = contract_suite(Harness(
+    system="twilio",
+    start=start,
+    build=build,
+    touch=touch,
+    sample_write=lambda key: Change(key, {"data": {"concord_customer_id": f"cus_contract_{key}"}}),
+    read_back=read_back,
+    written=written,
+    future_cursor=lambda: {"high": "2999-01-01T00:00:00.000Z", "seen": {}},
+    expected_ids=expected_ids,
+))
