@@ -28,6 +28,7 @@ class Pacer:
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
         self.waited = 0.0
+        self.sent = 0
 
     def before(self) -> None:
         """Blocks until one more request fits in the window, then counts it."""
@@ -37,6 +38,7 @@ class Pacer:
                 self._forget(now)
                 if len(self._sent) < self._cap():
                     self._sent.append(now)
+                    self.sent += 1
                     return
                 # The vendor counts arrivals, we count departures: wait a hair past the window.
                 pause = self._sent[0] + self.rate.window * 1.01 - now
@@ -52,6 +54,12 @@ class Pacer:
                 self.limit = limit
             if remaining is not None:
                 self._count_others(remaining)
+
+    def ideal_seconds(self, requests: int | None = None) -> float:
+        """The least time the vendor's limit allows for `requests` (default: all sent so far): the
+        first window's worth at once, then one window per further window's worth."""
+        count = self.sent if requests is None else requests
+        return self.rate.window * max(0, math.ceil(count / self.limit) - 1)
 
     def _cap(self) -> int:
         return max(1, math.floor(self.limit * self.rate.headroom))

@@ -8,15 +8,17 @@ import sys
 from collections import deque
 from pathlib import Path
 
+from adapters import registry
 from canonical import paths, progress
 from canonical.audit import latest_run
 from canonical.sandboxes import connection_env, running
 from canonical.store.models import as_utc, utcnow
 from canonical.summary import print_summary
 
-# The demo account is on Zendesk's Enterprise Plus plan (2,500 requests a minute), so that a
-# thousand write-backs take seconds; the sandbox's own default is the Enterprise plan's 700.
-SANDBOXES = {"zendesk": ("--rate-limit", "2500")}
+# Options a demo sandbox runs with beyond the vendor defaults. The demo's Zendesk account is on the
+# Enterprise Plus plan (2,500 requests a minute), so that a thousand write-backs take seconds; the
+# sandbox's own default is the Enterprise plan's 700.
+DEMO_OPTIONS = {"zendesk": ("--rate-limit", "2500")}
 
 
 def run_demo(customers: int, seed: int, out=None) -> int:
@@ -34,7 +36,8 @@ def run_demo(customers: int, seed: int, out=None) -> int:
     run = latest_run()
     if run is None or as_utc(run.started_at) < started:
         return _failed("the concord_sync DAG run (it finished without an audit)", logs / "dags-test.log")
-    print(f"Concord demo: {customers} customers per sandbox; Airflow logs under {logs}", file=sys.stderr)
+    print(f"Concord demo: a world of {customers} people across {len(registry.known())} systems; "
+          f"logs under {logs}", file=sys.stderr)
     print_summary(run.summary, out=out)
     return 0
 
@@ -47,7 +50,8 @@ class _sandboxes:
         self.logs, self.env, self.stack = logs, env, []
 
     def __enter__(self):
-        for system, extra in SANDBOXES.items():
+        for system in registry.known():
+            extra = DEMO_OPTIONS.get(system, ())
             context = running(system, *self.options, *extra, log_path=self.logs / f"sandbox-{system}.log")
             info = context.__enter__()
             self.stack.append(context)

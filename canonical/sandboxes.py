@@ -3,6 +3,7 @@ the Airflow connection that points Concord at it."""
 from __future__ import annotations
 
 import json
+import select
 import signal
 import subprocess
 import sys
@@ -14,13 +15,14 @@ from adapters.connections import conn_id
 
 
 @contextmanager
-def running(system: str, *options: str, log_path=None) -> Iterator[dict]:
-    """Starts `concord sandbox <system> --port 0 ...`, yields its JSON line, stops it on exit."""
+def running(system: str, *options: str, log_path=None, timeout: float = 120.0) -> Iterator[dict]:
+    """Starts `concord sandbox <system> --port 0 ...`, yields its JSON line, stops it on exit.
+    Seeding a large world takes a while: `timeout` bounds the wait for the line."""
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, "-m", "canonical.cli", "sandbox", system, "--port", "0", *options],
                             stdout=subprocess.PIPE, stderr=log, text=True)
     try:
-        line = proc.stdout.readline()
+        line = _first_line(proc, timeout)
         if not line:
             raise RuntimeError(f"the {system} sandbox exited before it started (exit {proc.wait()}); see {log_path}")
         yield json.loads(line)
@@ -50,3 +52,8 @@ def connection_env(system: str, info: dict) -> dict[str, str]:
     conn = {"conn_type": "http", "host": endpoint.base_url, "login": endpoint.login, "password": endpoint.password,
             "extra": endpoint.extra}
     return {f"AIRFLOW_CONN_{conn_id(system).upper()}": json.dumps(conn)}
+
+
+def _first_line(proc: subprocess.Popen, timeout: float) -> str:
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    return proc.stdout.readline() if ready else ""

@@ -6,6 +6,7 @@ import os
 import socket
 import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,16 @@ SHARED = REPO.parent / "shared"
 PG_ADMIN_URL = os.environ.get("CONCORD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def postgres_reachable() -> bool:
+def reachable(port: int) -> bool:
     try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
     except OSError:
         return False
     return True
+
+
+def postgres_reachable() -> bool:
+    return reachable(5432)
 
 
 @pytest.fixture(autouse=True)
@@ -50,16 +55,23 @@ def store_url(request, tmp_path, monkeypatch):
 
 
 def _fresh_postgres_database(monkeypatch):
+    with fresh_postgres_database() as url:
+        monkeypatch.setenv("CONCORD_DB_URL", url)
+        yield url
+
+
+@contextmanager
+def fresh_postgres_database(prefix: str = "concord_test"):
+    """A new, empty PostgreSQL database for one test, dropped afterwards whatever happened."""
     from sqlalchemy import create_engine, text
 
     from canonical.store import engine
 
-    name = f"concord_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    monkeypatch.setenv("CONCORD_DB_URL", url)
     try:
         yield url
     finally:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from canonical import mapping as mappings
 from canonical.mapping import EMPTY, get_path
+from canonical.sync.policy import fields_to_sync
 from canonical.store import GoldenCustomer, Link, SourceRecord
 
 
@@ -21,7 +22,7 @@ class PlannedWrite:
 
 
 def plan(s: Session, system: str) -> list[PlannedWrite]:
-    write_back = mappings.load(system).customers.write_back
+    write_back = fields_to_sync(mappings.load(system).customers)
     rows = s.execute(
         select(SourceRecord.source_id, SourceRecord.canonical, Link.customer_id, GoldenCustomer.fields)
         .join(Link, (Link.source == SourceRecord.source) & (Link.source_id == SourceRecord.source_id))

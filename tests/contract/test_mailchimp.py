@@ -1,0 +1,337 @@
+"""Mailchimp passes the adapter contract against its sandbox, and the sandbox behaves like the
+Mailchimp Marketing API where the adapter depends on it: auth and its 401 body, count/offset
+paging with since_last_changed, the bare 429, upsert semantics and problem bodies, persistence,
+and the command line. There is no Mailchimp spec in ../shared/vendor-specs/, so the shapes checked
+here follow ../shared/vendor-apis.md."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import requests
+
+from adapters import registry
+from adapters.base import Change
+from adapters.mailchimp.client import LOOKBACK, MailchimpAdapter, mailchimp_time
+from adapters.mailchimp.sandbox import MailchimpSandbox
+from adapters.mailchimp.seed import forgotten_emails, from_world_time, subscriber_hash
+from adapters.sandbox import Faults
+from adapters.testing import Harness, contract_suite, ids_in, read_all
+from adapters.watermark import format_ts, parse_ts
+from adapters.world import World
+from canonical import mapping as mappings
+from canonical.sandboxes import endpoint_of
+
+REPO = Path(__file__).resolve().parents[2]
+SEED, CUSTOMERS = 3, 150
+ERRORS_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
+
+
+def start(state_dir, faults=None, **options):
+    # A rate limit no test reaches unless it sets one; faults only when a test asks for them.
+    options = {"rate_limit": 100_000, **options}
+    return MailchimpSandbox(state_dir=state_dir, seed=SEED, customers=CUSTOMERS, faults=faults, **options)
+
+
+def build(sandbox, max_wait=30.0, page_size=10, **overrides):
+    # ~75 members and ~80 report entries: eight pages or more per stream, so that a 30% fault rate
+    # hits several of them, yet few enough requests for a client that paces itself at 9 a second.
+    return MailchimpAdapter(replace(endpoint_of(sandbox.info()), **overrides), max_wait=max_wait, page_size=page_size)
+
+
+def session(sandbox) -> requests.Session:
+    s = requests.Session()
+    s.auth = ("anyone", sandbox.api_key)
+    return s
+
+
+def member_url(sandbox, member_id: str) -> str:
+    return f"{sandbox.base_url}/3.0/lists/{sandbox.list_id}/members/{member_id}"
+
+
+def read_back(sandbox, source_id):
+    return session(sandbox).get(member_url(sandbox, source_id), timeout=10).json()
+
+
+def touch(sandbox, source_id):
+    member = read_back(sandbox, source_id)
+    session(sandbox).put(member_url(sandbox, source_id), timeout=10, json={
+        "email_address": member["email_address"], "status_if_new": "transactional",
+        "merge_fields": {"FNAME": f"Touched {time.time_ns()}"}}).raise_for_status()
+
+
+def sample_write(source_id):
+    # The patch the mapping's reverse produces, so the write-back path is tested end to end.
+    patch = mappings.load("mailchimp").customers.to_source(
+        {"given_name": "Ana", "family_name": "Lima", "phones": ["+1 415 555 0134"], "consent.email.status": "pending"})
+    return Change(source_id, patch)
+
+
+def _leaves(data: dict, prefix: str = ""):
+    for key, value in data.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def written(record, change):
+    return all(mappings.get_path(record, path) == value for path, value in _leaves(change.patch))
+
+
+def expected_ids(sandbox):
+    world = World(SEED, CUSTOMERS)
+    events = {f"{sandbox.campaign_id}:{a.customer_ref}:{a.attributes['type']}:{from_world_time(a.occurred_at)}"
+              for a in world.activities("mailchimp")}
+    return {"members": {v.source_id for v in world.views("mailchimp")}, "email_activity": events}
+
+
+TestMailchimpContract = contract_suite(Harness(
+    system="mailchimp",
+    start=start,
+    build=build,
+    touch=touch,
+    sample_write=sample_write,
+    read_back=read_back,
+    written=written,
+    future_cursor=lambda: {"high": "2100-01-01T00:00:00.000Z", "seen": {}},
+    expected_ids=expected_ids,
+))
+
+
+# -- Mailchimp's own behaviour --------------------------------------------------------------------
+
+@pytest.fixture
+def sandbox(tmp_path):
+    with start(tmp_path / "sandbox") as running:
+        yield running
+
+
+def members_page(sandbox, **params) -> dict:
+    response = session(sandbox).get(f"{sandbox.base_url}/3.0/lists/{sandbox.list_id}/members", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def assert_problem(response, status: int, title: str) -> dict:
+    body = response.json()
+    assert response.status_code == status and body["title"] == title and body["status"] == status
+    assert body["type"] == ERRORS_DOC and uuid.UUID(body["instance"]) and body["detail"]
+    return body
+
+
+def put(sandbox, member_id: str, **body) -> requests.Response:
+    return session(sandbox).put(member_url(sandbox, member_id), json=body)
+
+
+def test_the_registry_finds_the_adapter_and_the_mapping_reads_both_streams():
+    assert registry.adapter_class("mailchimp") is MailchimpAdapter
+    assert set(mappings.load("mailchimp").streams) == set(MailchimpAdapter.streams)
+
+
+def test_any_user_name_with_the_key_is_let_in_and_anything_else_gets_mailchimps_401(sandbox):
+    url = f"{sandbox.base_url}/3.0/ping"
+    assert requests.get(url, auth=("whoever", sandbox.api_key)).json() == {"health_status": "Everything's Chimpy!"}
+    wrong_dc = sandbox.api_key.rsplit("-", 1)[0] + "-us6"
+    for response in (requests.get(url), requests.get(url, auth=("concord", wrong_dc))):
+        body = assert_problem(response, 401, "API Key Invalid")
+        assert "wrong datacenter" in body["detail"]
+    assert sandbox.api_key.endswith("-us21") and len(sandbox.api_key.split("-")[0]) == 32
+
+
+def test_members_page_by_count_and_offset_oldest_change_first_after_since(sandbox):
+    first = members_page(sandbox)
+    assert len(first["members"]) == 10 and first["list_id"] == sandbox.list_id  # count defaults to 10
+    everyone = members_page(sandbox, count=5000)["members"]  # count is capped at 1000, not refused
+    assert len(everyone) == first["total_items"] == len(World(SEED, CUSTOMERS).views("mailchimp"))
+    middle = sorted(m["last_changed"] for m in everyone)[len(everyone) // 2]
+    since = members_page(sandbox, since_last_changed=middle, count=1000, offset=0)
+    stamps = [(m["last_changed"], m["id"]) for m in since["members"]]
+    assert stamps == sorted(stamps) and all(stamp > middle for stamp, _ in stamps)  # "after": exclusive
+    assert since["total_items"] == sum(m["last_changed"] > middle for m in everyone)
+    offset = members_page(sandbox, since_last_changed=middle, count=3, offset=2)["members"]
+    assert [m["id"] for m in offset] == [i for _, i in stamps[2:5]]
+    member = everyone[0]
+    assert member["id"] == subscriber_hash(member["email_address"])
+    assert set(member["merge_fields"]) == {"FNAME", "LNAME", "PHONE", "ADDRESS", "BIRTHDAY"}
+
+
+def test_fields_keeps_only_the_dotted_paths_asked_for(sandbox):
+    body = members_page(sandbox, fields="members.id,members.merge_fields.FNAME,total_items", count=2)
+    assert set(body) == {"members", "total_items"}
+    assert all(set(m) == {"id", "merge_fields"} and set(m["merge_fields"]) == {"FNAME"} for m in body["members"])
+
+
+def test_over_the_limit_is_a_bare_429_with_a_problem_body(tmp_path):
+    with start(tmp_path / "limited", rate_limit=10) as limited:
+        s = session(limited)
+        answers = [s.get(f"{limited.base_url}/3.0/ping") for _ in range(11)]
+    assert [a.status_code for a in answers[:10]] == [200] * 10
+    assert_problem(answers[10], 429, "Too Many Requests")
+    assert not [h for h in answers[10].headers if "rate" in h.lower() or h.lower() == "retry-after"]
+
+
+def test_the_throttle_fault_answers_the_same_429(tmp_path):
+    with start(tmp_path / "storm", faults=Faults(seed=1, throttle_rate=1.0)) as storm:
+        response = session(storm).get(f"{storm.base_url}/3.0/ping")
+    assert_problem(response, 429, "Too Many Requests")
+    assert "Retry-After" not in response.headers
+
+
+def test_put_upserts_idempotently_and_creates_only_with_status_if_new(sandbox):
+    member = members_page(sandbox, count=1)["members"][0]
+    body = {"email_address": member["email_address"], "status_if_new": "subscribed",
+            "merge_fields": {"LNAME": "Okafor"}}
+    once, twice = put(sandbox, member["id"], **body).json(), put(sandbox, member["id"], **body).json()
+    assert once == twice and once["merge_fields"]["LNAME"] == "Okafor"
+    assert once["merge_fields"]["FNAME"] == member["merge_fields"]["FNAME"]  # merged, not replaced
+    assert once["status"] == member["status"]  # status_if_new does not touch an existing member
+    new_email = "New.Person@Example.com"
+    missing = put(sandbox, subscriber_hash(new_email), email_address=new_email)
+    assert assert_problem(missing, 400, "Invalid Resource")["errors"][0]["field"] == "status_if_new"
+    created = put(sandbox, subscriber_hash(new_email), email_address=new_email, status_if_new="pending").json()
+    assert created["status"] == "pending" and created["id"] == subscriber_hash(new_email)
+    assert members_page(sandbox)["total_items"] == len(World(SEED, CUSTOMERS).views("mailchimp")) + 1
+
+
+def test_bad_writes_get_mailchimps_problem_bodies(sandbox):
+    member = members_page(sandbox, count=1)["members"][0]
+    bad = put(sandbox, member["id"], email_address=member["email_address"],
+              merge_fields={"BIRTHDAY": "1990-04-01", "NICKNAME": "x", "FNAME": None})
+    errors = assert_problem(bad, 400, "Invalid Resource")["errors"]
+    assert {e["field"] for e in errors} == {"BIRTHDAY", "NICKNAME", "FNAME"} and all(e["message"] for e in errors)
+    other = put(sandbox, member["id"], email_address="someone.else@example.com", status_if_new="subscribed")
+    assert assert_problem(other, 400, "Invalid Resource")["errors"][0]["field"] == "email_address"
+    broken = session(sandbox).put(member_url(sandbox, member["id"]), data=b"{")
+    assert_problem(broken, 400, "JSON Parse Exception")
+    assert_problem(session(sandbox).get(member_url(sandbox, "0" * 32)), 404, "Resource Not Found")
+
+
+def test_forgotten_addresses_and_opted_out_members_are_refused(sandbox):
+    email = forgotten_emails(SEED)[0]
+    forgotten = put(sandbox, subscriber_hash(email), email_address=email, status_if_new="subscribed")
+    assert_problem(forgotten, 400, "Forgotten Email Not Subscribed")
+    opted_out = members_page(sandbox, count=1000, fields="members.id,members.email_address,members.status")
+    member = next(m for m in opted_out["members"] if m["status"] == "unsubscribed")
+    again = put(sandbox, member["id"], email_address=member["email_address"], status="subscribed")
+    assert_problem(again, 400, "Member In Compliance State")
+    assert put(sandbox, member["id"], email_address=member["email_address"], status="pending").status_code == 200
+
+
+def test_write_failures_are_results_that_name_the_field_but_not_the_value(sandbox):
+    email = forgotten_emails(SEED)[0]
+    member_id = sorted(expected_ids(sandbox)["members"])[0]
+    results = build(sandbox).write([
+        Change(subscriber_hash(email), {"email_address": email, "merge_fields": {"FNAME": "Erased"}}),
+        Change(member_id, {"merge_fields": {"BIRTHDAY": "1990-04-01"}}),
+        Change("0" * 32, {"merge_fields": {"FNAME": "Nobody"}}),
+        Change(member_id, {"merge_fields": {"FNAME": "Ana", "PHONE": None}}),
+    ])
+    assert [(r.ok, r.retriable) for r in results] == [(False, False)] * 3 + [(True, False)]
+    assert "Forgotten Email Not Subscribed" in results[0].reason and "email_address" in results[0].reason
+    assert "BIRTHDAY" in results[1].reason and "1990" not in results[1].reason
+    assert "404" in results[2].reason
+    assert all(email not in (r.reason or "") for r in results)
+    assert results[3].record["merge_fields"]["FNAME"] == "Ana" and results[3].record["merge_fields"]["PHONE"] == ""
+
+
+def test_a_write_that_keeps_failing_is_retriable(tmp_path):
+    with start(tmp_path / "down", faults=Faults(seed=2, error_rate=1.0)) as down:
+        [result] = build(down, max_wait=1.0).write([Change("0" * 32, {"merge_fields": {"FNAME": "Ana"}})])
+    assert (result.ok, result.retriable) == (False, True) and "500" in result.reason
+
+
+def members_by_change() -> list[tuple[str, str]]:
+    """(last_changed, id) of every seeded member, in the order the sandbox serves them."""
+    return sorted((from_world_time(v.updated_at), v.source_id) for v in World(SEED, CUSTOMERS).views("mailchimp"))
+
+
+def cursor_before(stamp: str) -> dict:
+    """A members cursor whose read starts just before `stamp` (the Watermark reads back LOOKBACK)."""
+    return {"high": format_ts(parse_ts(stamp) - timedelta(seconds=1) + LOOKBACK), "seen": {}}
+
+
+def test_records_tied_on_a_second_straddling_a_page_boundary_all_arrive(sandbox):
+    order = members_by_change()
+    tied = [i for i in range(1, len(order)) if order[i][0] == order[i - 1][0]]
+    assert tied  # the seed has ties, so this test can fail
+    start_at = tied[-1] - 2  # pages of two: [before, tie 1] [tie 1, tie 2] ... the tie straddles
+    pages, _ = read_all(build(sandbox, page_size=2), "members", cursor_before(order[start_at][0]))
+    assert len(pages) > 2
+    assert sorted(ids_in("mailchimp", "members", pages)) == sorted(i for _, i in order[start_at:])
+
+
+def touch_within_one_second(sandbox, member_ids: list[str]) -> str:
+    """Changes every member in the same second (a bulk update) and returns that last_changed."""
+    for _ in range(5):
+        for member_id in member_ids:
+            touch(sandbox, member_id)
+        stamps = {read_back(sandbox, member_id)["last_changed"] for member_id in member_ids}
+        if len(stamps) == 1:
+            return stamps.pop()
+    raise AssertionError("could not change the members within one second")
+
+
+def test_records_moving_out_from_behind_the_offset_mid_read_shift_no_record_out(sandbox):
+    bulk = sorted(expected_ids(sandbox)["members"])[:6]  # in a tie the sandbox orders by id
+    stamp = touch_within_one_second(sandbox, bulk)
+    pages = build(sandbox, page_size=3).read("members", cursor_before(stamp))
+    first = next(pages)
+    assert [m["id"] for m in first.records] == bulk[:3]
+    while mailchimp_time(datetime.now(timezone.utc)) == stamp:
+        time.sleep(0.05)
+    for member_id in bulk[:2]:  # two of the page's records move to a later second: offsets shift by two
+        touch(sandbox, member_id)
+    ids = ids_in("mailchimp", "members", [first, *pages])
+    assert set(ids) == set(bulk) and Counter(ids) == Counter(bulk + bulk[:2])
+
+
+def test_email_activity_is_one_record_per_event_and_an_unchanged_report_reads_empty(sandbox):
+    adapter = build(sandbox)
+    pages, cursor = read_all(adapter, "email_activity")
+    records = [r for p in pages for r in p.records]
+    assert all(p.cursor == {} for p in pages[:-1]) and cursor["high"]
+    event = records[0]
+    assert event["activity_id"] == f"{event['campaign_id']}:{event['email_id']}:{event['action']}:{event['timestamp']}"
+    assert event["action"] in ("open", "click", "bounce") and "activity" not in event
+    orphans = {r["email_id"] for r in records} - expected_ids(sandbox)["members"]
+    assert orphans  # events of members deleted since: activities whose customer is gone
+    assert [r for p in adapter.read("email_activity", cursor) for r in p.records] == []
+
+
+def test_state_and_key_survive_a_restart_and_a_different_seed_needs_reset(tmp_path):
+    with start(tmp_path / "kept") as first:
+        key, member_id = first.api_key, sorted(expected_ids(first)["members"])[0]
+        [result] = build(first).write([Change(member_id, {"merge_fields": {"LNAME": "Persisted"}})])
+        assert result.ok, result.reason
+    with start(tmp_path / "kept") as second:
+        assert second.api_key == key
+        assert read_back(second, member_id)["merge_fields"]["LNAME"] == "Persisted"
+    with pytest.raises(ValueError, match="--reset"):
+        MailchimpSandbox(state_dir=tmp_path / "kept", seed=SEED + 1, customers=CUSTOMERS)
+
+
+def test_the_command_line_prints_one_json_line_and_stops_on_sigterm(tmp_path):
+    command = [sys.executable, "-m", "adapters.mailchimp.sandbox", "--port", "0", "--seed", "1",
+               "--customers", "40", "--state-dir", str(tmp_path)]
+    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            info = json.loads(process.stdout.readline())
+            assert {"system", "base_url", "login", "password", "list_id", "campaign_id", "state", "seed",
+                    "customers"} <= set(info) and info["system"] == "mailchimp" and info["customers"] == 40
+            url = f"{info['base_url']}/3.0/lists/{info['list_id']}/members"
+            assert requests.get(url, auth=(info["login"], info["password"]), timeout=5).status_code == 200
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=5) == 0
+            assert info["password"] not in process.stderr.read()
+        finally:
+            process.kill()
