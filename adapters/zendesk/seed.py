@@ -40,11 +40,13 @@ def seed_users(seed_value: int, customers: int) -> tuple[list[dict], dict[int, s
 
 
 def _users(views) -> list[dict]:
-    # Zendesk refuses a second user with an address already in use: a duplicate person or a shared
-    # family address exists there without an email.
+    # Zendesk stores addresses trimmed and lower-cased, and refuses a second user with an address in
+    # use: a duplicate person or a shared family address exists there without an email.
     users, taken = [], set()
     for view in views:
         user = _user(view)
+        if user["email"] and view.malformed != "email":
+            user["email"] = user["email"].strip().lower()
         key = (user["email"] or "").strip().lower()
         if key in taken:
             user["email"] = None

@@ -1,6 +1,6 @@
 """Delivery of a change set: reverse-mapped patches through the adapter, one sync-log row per field with
-its outcome, and what the system answered remembered as what it now holds, so that our own write
-reads back as no change (no echo)."""
+its outcome, and what we wrote remembered as what the system now holds, so that our own write reads
+back as no change (no echo)."""
 from __future__ import annotations
 
 import copy
@@ -16,7 +16,6 @@ from canonical import progress
 from canonical.hashing import content_hash
 from canonical.store import SourceRecord, SyncLogEntry, session
 from canonical.sync.plan import PlannedWrite
-from canonical.validate import problems
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -34,7 +33,7 @@ def deliver(adapter: Adapter, writes: list[PlannedWrite], run_id: str) -> dict:
             for write, result in zip(batch, results):
                 _log(s, write, result, run_id)
                 if result.ok:
-                    _remember(s, mapping, write, result)
+                    _remember(s, write)
                 done["ok" if result.ok else "failed"] += 1
         progress.say(f"sync {adapter.name}: {done['ok']} written, {done['failed']} failed of {len(writes)}")
     return done
@@ -50,22 +49,12 @@ def _log(s: Session, write: PlannedWrite, result: WriteResult, run_id: str) -> N
                            outcome=outcome, reason=result.reason))
 
 
-def _remember(s: Session, mapping: mappings.Mapping, write: PlannedWrite, result: WriteResult) -> None:
+def _remember(s: Session, write: PlannedWrite) -> None:
+    """What we held plus what we wrote. Not the vendor's answer: some answer with the written fields
+    only (HubSpot's batch upsert), and a partial record would read back as a change."""
     row = s.scalar(select(SourceRecord).where(SourceRecord.source == write.system,
                                               SourceRecord.source_id == write.source_id))
-    canonical = _as_held(mapping, row, write, result)
-    row.canonical, row.content_hash = canonical, content_hash(canonical)
-    if result.record:
-        row.raw = result.record
-
-
-def _as_held(mapping: mappings.Mapping, row: SourceRecord, write: PlannedWrite, result: WriteResult) -> dict:
-    """The system's own answer when it sent one that maps cleanly; else what we held plus our patch."""
-    if result.record:
-        canonical, found = mapping.to_canonical(result.record)
-        if not found and not problems(canonical):
-            return canonical
     canonical = copy.deepcopy(row.canonical)  # a fresh object, so the ORM sees the JSON change
     for field, (_, after) in write.fields.items():
         mappings.set_path(canonical, field, after)
-    return canonical
+    row.canonical, row.content_hash = canonical, content_hash(canonical)

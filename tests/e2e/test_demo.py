@@ -1,5 +1,5 @@
-"""`concord demo` as a user runs it: sandbox + the concord_sync DAG through `airflow dags test`, twice,
-with all state in a scratch directory."""
+"""`concord demo` as a user runs it: the five sandboxes + the concord_sync DAG through `airflow dags test`,
+twice, with all state in a scratch directory."""
 from __future__ import annotations
 
 import json
@@ -9,10 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from adapters.zendesk.seed import seed_users
+from adapters import registry
+from adapters.world import World
+from adapters.zendesk.seed import seed, seed_users
 from tests.conftest import REPO
 
-CUSTOMERS, SEED = 200, 42
+CUSTOMERS, SEED = 300, 42
 
 
 def run_demo(scratch: Path) -> tuple[dict, str]:
@@ -29,30 +31,32 @@ def run_demo(scratch: Path) -> tuple[dict, str]:
     return json.loads(lines[0]), result.stderr
 
 
-def test_demo_twice_links_writes_back_then_sends_nothing(tmp_path):
-    _, malformed = seed_users(SEED, CUSTOMERS)
-    valid = CUSTOMERS - len(malformed)
+def test_demo_syncs_every_system_then_a_second_run_sends_nothing(tmp_path):
+    users, malformed = seed_users(SEED, CUSTOMERS)
+    tickets = seed(SEED, CUSTOMERS)[1]
+    world = World(SEED, CUSTOMERS)
     first, progress = run_demo(tmp_path)
-    assert first["run_id"].startswith("manual__")
-    assert first["read"] == {"zendesk": CUSTOMERS} and first["changed"] == valid
-    assert first["customers"] == valid and first["writes"] == {"zendesk": valid}
-    assert first["quarantined"] == len(malformed) and first["failed_writes"] == 0
-    assert "[concord] extract zendesk" in progress and "golden customers:" in progress
+    assert first["run_id"].startswith("manual__") and set(first["read"]) == set(registry.known())
+    assert first["read"]["zendesk"] == len(users) + len(tickets)
+    assert all(count > 0 for count in first["read"].values())
+    assert first["quarantined"] == sum(1 for s in registry.known() for v in world.views(s) if v.malformed)
+    assert first["writes"]["zendesk"] == len(users) - len(malformed) and first["failed_writes"] == 0
+    assert "[concord] extract zendesk/users" in progress and "golden customers:" in progress
     report = json.loads(Path(first["report"]).read_text())
-    assert {q["source_id"] for q in report["quarantine"]} == {str(i) for i in malformed}
+    assert {str(i) for i in malformed} <= {q["source_id"] for q in report["quarantine"]}
 
     second, _ = run_demo(tmp_path)
-    assert second["changed"] == 0 and second["writes"] == {"zendesk": 0}
-    assert second["customers"] == valid and second["run_id"] != first["run_id"]
+    assert second["changed"] == 0 and set(second["writes"].values()) == {0}
+    assert second["customers"] == first["customers"] and second["run_id"] != first["run_id"]
 
 
 def test_no_secret_and_no_customer_email_reaches_output_logs_or_report(tmp_path):
     summary, progress = run_demo(tmp_path)
     state = tmp_path / "var" / "sandboxes" / "zendesk.sqlite"
-    token = sqlite3.connect(state).execute("SELECT value FROM meta WHERE key='api_token'").fetchone()[0]
+    token = sqlite3.connect(state).execute("SELECT value FROM meta WHERE key='secret'").fetchone()[0]
     logs = "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*.log"))
     everything = progress + json.dumps(summary) + Path(summary["report"]).read_text() + logs
     assert token and token not in everything
-    users, _ = seed_users(SEED, CUSTOMERS)
-    leaked = [u["id"] for u in users if u["email"] and u["email"] in everything]
-    assert leaked == []
+    world = World(SEED, CUSTOMERS)
+    emails = {v.email.strip() for s in registry.known() for v in world.views(s) if v.email and "@" in v.email}
+    assert [e for e in emails if e in everything] == []
