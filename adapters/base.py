@@ -26,15 +26,18 @@ class Page:
 
 @dataclass(frozen=True)
 class Change:
-    """Fields to set on one record of the system, in the system's own names (a reverse-mapped patch)."""
+    """Fields to set on one record of the system, in the system's own names (a reverse-mapped patch).
+    `source_id` None asks for a new record; `key` (the golden customer id) then makes the create an
+    upsert, so that a create retried after a timeout updates what the first attempt made."""
 
-    source_id: str
+    source_id: str | None
     patch: dict
+    key: str | None = None
 
 
 @dataclass(frozen=True)
 class WriteResult:
-    source_id: str
+    source_id: str | None  # None only for a create that failed before the record existed
     ok: bool
     reason: str | None = None
     retriable: bool = False
@@ -79,4 +82,9 @@ class Adapter(Protocol):
         cursor resumes right after it; the caller saves it only once the page's records are stored."""
 
     def write(self, changes: list[Change]) -> list[WriteResult]:
-        """Applies each change; one result per change, in order, never raising for a single record."""
+        """Applies each change; one result per change, in order, never raising for a single record.
+        A create's result carries the new record's source_id."""
+
+    def erase(self, source_ids: list[str]) -> list[WriteResult]:
+        """Erases each record for good through the vendor's deletion or privacy endpoint, so that the
+        vendor never serves its personal data again; one result per id, in order."""

@@ -27,6 +27,8 @@ class Harness:
     written: Callable[[dict, Change], bool]           # does that raw record hold what the change wrote?
     future_cursor: Callable[[], dict]                 # a customer-stream cursor from the future
     expected_ids: Callable[[object], dict[str, set[str]]]  # per stream, every id the sandbox serves
+    sample_create: Callable[[str], Change]            # a create (source_id None) keyed by this customer id
+    erased: Callable[[dict | None], bool]             # holds this raw record (None: gone) no personal data?
 
 
 def ids_in(system: str, stream: str, pages) -> list[str]:
@@ -114,6 +116,31 @@ def contract_suite(h: Harness) -> type:
             [result] = h.build(sandbox).write([change])
             assert result.ok, result.reason
             assert h.written(h.read_back(sandbox, source_id), change)
+
+        def test_a_create_retried_after_a_timeout_makes_one_record(self, sandbox):
+            adapter, change = h.build(sandbox), h.sample_create("cus_contract_new")
+            [first] = adapter.write([change])
+            [again] = adapter.write([change])  # the answer was lost; the pipeline sends it again
+            assert first.ok and again.ok, (first.reason, again.reason)
+            assert first.source_id and again.source_id == first.source_id
+            ids = ids_in(h.system, customers, read_all(adapter, customers)[0])
+            assert ids.count(first.source_id) == 1
+            assert set(ids) == h.expected_ids(sandbox)[customers] | {first.source_id}
+
+        def test_erase_removes_the_persons_data_for_good(self, sandbox):
+            adapter = h.build(sandbox)
+            pages, cursor = read_all(adapter, customers)
+            victim = sorted(h.expected_ids(sandbox)[customers])[1]
+            [result] = adapter.erase([victim])
+            assert result.ok, result.reason
+            assert h.erased(h.read_back(sandbox, victim))
+            later = [raw for page in read_all(adapter, customers, cursor)[0] for raw in page.records]
+            full = [raw for page in read_all(adapter, customers)[0] for raw in page.records]
+            mapping = mappings.load(h.system).customers
+            for raw in later + full:
+                record = mapping.to_canonical(raw)[0]
+                if record.get("source_id") == victim:
+                    assert record.get("deleted") is True and h.erased(raw)
 
         @pytest.mark.parametrize("fault", ["error_rate", "throttle_rate", "drop_rate"])
         def test_faults_lose_nothing_and_duplicate_nothing(self, tmp_path, fault):

@@ -51,10 +51,11 @@ def _result(system: str, adapter, records: int, pages: int, elapsed: float) -> d
 
 
 def ideal_seconds(adapter) -> float:
-    """The least time the vendor's limits allow for what this read sent."""
-    if hasattr(adapter, "ideal_read_seconds"):
-        return adapter.ideal_read_seconds()
-    return max((p.ideal_seconds() for p in adapter.http.pacers.values()), default=0.0)
+    """The least time the vendor's limits allow for what this read sent: per request-count bucket, or
+    from the points spent for a cost-based limit (Shopify)."""
+    budget = getattr(adapter, "budget", None)
+    counted = max((p.ideal_seconds() for p in adapter.http.pacers.values()), default=0.0)
+    return max(counted, budget.ideal_seconds() if budget else 0.0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,9 @@
 """HubSpot: reads contacts through the CRM search API by moving a `lastmodifieddate` window (never by
 paging `after` towards search's 10,000-result cap), attaches each delivered contact's marketing
-subscription status (Communication Preferences v3), reads email events from the legacy events API,
-and writes contacts back with batch upsert and consent with subscribe/unsubscribe.
-Auth is a private-app token sent as `Authorization: Bearer`."""
+subscription status and the time it last changed (Communication Preferences v4, read in batches per
+page), reads email events from the legacy events API, writes contacts back with batch upsert (a
+create keyed by the unique-value property concord_customer_id) and consent with v4's status update,
+and erases contacts with GDPR deletion. Auth is a private-app token sent as `Authorization: Bearer`."""
 from __future__ import annotations
 
 import logging
@@ -11,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterator
 from urllib.parse import quote
 
-from adapters.base import AdapterError, AuthError, Change, Endpoint, FatalError, Page, RetriableError, WriteResult
+from adapters.base import AdapterError, Change, Endpoint, FatalError, Page, RetriableError, WriteResult
 from adapters.http import HttpClient
 from adapters.pacing import RateLimit
 from adapters.paging import PageRequest, Paginator, paginate
@@ -21,11 +22,18 @@ log = logging.getLogger(__name__)
 SEARCH_PATH = "/crm/v3/objects/contacts/search"
 UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
 CONTACT_PATH = "/crm/v3/objects/contacts/{}"
-STATUS_PATH = "/communication-preferences/v3/status/email/{}"
-CONSENT_PATHS = {"SUBSCRIBED": "/communication-preferences/v3/subscribe",
-                 "NOT_SUBSCRIBED": "/communication-preferences/v3/unsubscribe"}
+GDPR_DELETE_PATH = "/crm/v3/objects/contacts/gdpr-delete"
+# A unique-value custom property holding the golden customer id: a create upserts on it, so a create
+# retried after a lost answer updates the contact the first attempt made.
+KEY_PROPERTY = "concord_customer_id"
+STATUSES_PATH = "/communication-preferences/v4/statuses/batch/read"
+STATUS_PATH = "/communication-preferences/v4/statuses/{}"
+CHANNEL = "EMAIL"
+WRITABLE_STATUSES = ("SUBSCRIBED", "UNSUBSCRIBED")
 EVENTS_PATH = "/email/public/v1/events"
 SEARCH_MAX, BATCH_MAX, EVENTS_MAX = 200, 100, 1000
+# The v4 spec states no cap for a status batch: 100, as HubSpot's other batch endpoints take.
+STATUS_BATCH_MAX = 100
 PROPERTIES = ("email", "firstname", "lastname", "phone", "mobilephone", "address", "city", "state", "zip", "country",
               "date_of_birth", "concord_customer_id", "createdate", "lastmodifieddate", "hs_object_id")
 PATCH_KEYS = ("properties", "emailSubscription")
@@ -58,6 +66,9 @@ class HubSpotAdapter:
         upserted = self._upsert_all(changes)
         return [self._finish(change, upserted.get(i)) for i, change in enumerate(changes)]
 
+    def erase(self, source_ids: list[str]) -> list[WriteResult]:
+        return [self._erase(source_id) for source_id in source_ids]
+
     # -- reads --
 
     def _contacts(self, cursor: dict | None) -> Iterator[Page]:
@@ -65,9 +76,7 @@ class HubSpotAdapter:
         paginator = WindowPaginator(_millis(mark.query_from()), min(self.page_size, SEARCH_MAX), PROPERTIES)
         for body in paginate(self.http, PageRequest("POST", SEARCH_PATH), paginator, bucket="search"):
             fresh = [c for c in body.get("results") or [] if mark.admit(c["id"], c["updatedAt"])]
-            # v3 reads one address at a time: ask only for the contacts this page delivers.
-            for contact in fresh:
-                self._attach_consent(contact)
+            self._attach_consent(fresh)
             yield Page(fresh, mark.cursor())
 
     def _events(self, cursor: dict | None) -> Iterator[Page]:
@@ -78,88 +87,123 @@ class HubSpotAdapter:
             fresh = [e for e in body.get("events") or [] if mark.admit(e["id"], _iso(e["created"]))]
             yield Page(fresh, mark.cursor())
 
-    def _attach_consent(self, contact: dict) -> None:
-        address = (contact.get("properties") or {}).get("email")
-        if self.subscription_id and address and address.strip():
-            try:
-                contact["emailSubscription"] = self._subscription_status(address.strip())
-            except AuthError:
-                raise
-            except FatalError:
-                # HubSpot refuses a malformed address; that contact's consent stays unknown.
-                log.info("hubspot: no subscription status for contact %s", contact["id"])
+    def _attach_consent(self, contacts: list[dict]) -> None:
+        """Sets `emailSubscription` (v4's status object: status, timestamp, legal basis) on each contact
+        whose address HubSpot holds a status for; the contacts API does not carry it."""
+        if not self.subscription_id:
+            return
+        statuses = self._statuses(sorted({key for c in contacts if (key := _email_key(c))}))
+        for contact in contacts:
+            status = statuses.get(_email_key(contact))
+            if status is not None:
+                contact["emailSubscription"] = status
 
-    def _subscription_status(self, address: str) -> dict | None:
-        body = self.http.request("GET", STATUS_PATH.format(quote(address, safe=""))).json()
-        return next((s for s in body.get("subscriptionStatuses") or [] if str(s.get("id")) == self.subscription_id),
-                    None)
+    def _statuses(self, keys: list[str]) -> dict[str, dict]:
+        found: dict[str, dict] = {}
+        for start in range(0, len(keys), STATUS_BATCH_MAX):
+            found.update(self._read_statuses(keys[start:start + STATUS_BATCH_MAX]))
+        return found
+
+    def _read_statuses(self, keys: list[str]) -> dict[str, dict]:
+        """Address -> status for the portal's subscription, for one batch of addresses."""
+        body = self.http.request("POST", STATUSES_PATH, params={"channel": CHANNEL}, json={"inputs": keys},
+                                 expect=(200, 207)).json()
+        if body.get("numErrors"):
+            # HubSpot refuses malformed addresses one by one (a 207); their contacts' consent stays unknown.
+            # Counted only: the errors quote the addresses.
+            log.info("hubspot: %d of %d addresses have no subscription status", body["numErrors"], len(keys))
+        return {key: status for result in body.get("results") or []
+                if (key := _key(result.get("subscriberIdString"))) and (status := self._ours(result.get("statuses")))}
+
+    def _ours(self, statuses: list[dict] | None) -> dict | None:
+        return next((s for s in statuses or [] if str(s.get("subscriptionId")) == self.subscription_id), None)
 
     # -- writes --
 
     def _upsert_all(self, changes: list[Change]) -> dict[int, WriteResult]:
-        pending = [(i, c) for i, c in enumerate(changes) if _properties(c) and not _unsupported(c)]
+        pending = [(i, c) for i, c in enumerate(changes) if _upserts(c)]
+        creates = [(i, c) for i, c in pending if c.source_id is None]
+        updates = [(i, c) for i, c in pending if c.source_id is not None]
         done: dict[int, WriteResult] = {}
-        for batch in _batches(pending):
+        # One kind per batch: an update's result is matched by id, a create's by its key.
+        for batch in (*_batches(updates), *_batches(creates)):
             done.update(self._upsert(batch))
         return done
 
     def _upsert(self, batch: list[tuple[int, Change]]) -> dict[int, WriteResult]:
-        inputs = [{"id": c.source_id, "idProperty": "hs_object_id", "properties": _properties(c)} for _, c in batch]
+        inputs = [_upsert_input(c) for _, c in batch]
         try:
             body = self.http.request("POST", UPSERT_PATH, json={"inputs": inputs}, expect=(200, 207)).json()
         except RetriableError as exc:
             return {i: WriteResult(c.source_id, ok=False, reason=str(exc), retriable=True) for i, c in batch}
         except FatalError as exc:
             return {i: WriteResult(c.source_id, ok=False, reason=_reason(exc.body)) for i, c in batch}
-        # Results come in no promised order: match them to inputs by id.
-        held = {str(r.get("id")): r for r in body.get("results") or []}
+        # Results come in no promised order: match them to inputs by what each input named its contact by.
+        held = {_result_identity(r, creates=batch[0][1].source_id is None): r for r in body.get("results") or []}
         refused = {str(i): e for e in body.get("errors") or [] for i in (e.get("context") or {}).get("ids") or []}
-        return {i: _upsert_result(c.source_id, held.get(c.source_id), refused.get(c.source_id)) for i, c in batch}
+        return {i: _upsert_result(c.source_id, held.get(_identity(c)), refused.get(_identity(c))) for i, c in batch}
 
     def _finish(self, change: Change, upserted: WriteResult | None) -> WriteResult:
         unsupported = _unsupported(change)
         if unsupported:
             return WriteResult(change.source_id, ok=False, reason=f"hubspot: cannot write {', '.join(unsupported)}")
+        if change.source_id is None and not change.key:
+            # Without a stable key a retried create would duplicate the person; refuse rather than guess.
+            return WriteResult(None, ok=False, reason="hubspot: a create needs a key (the golden customer id)")
         wanted = (change.patch.get("emailSubscription") or {}).get("status")
         if (upserted is not None and not upserted.ok) or wanted is None:
             return upserted or WriteResult(change.source_id, ok=True)
-        return self._write_consent(change, wanted, upserted.record if upserted else None)
+        source_id = upserted.source_id if upserted else change.source_id
+        return self._write_consent(source_id, change, wanted, upserted.record if upserted else None)
 
-    def _write_consent(self, change: Change, wanted: str, record: dict | None) -> WriteResult:
+    def _write_consent(self, source_id: str, change: Change, wanted: str, record: dict | None) -> WriteResult:
         try:
-            address = self._address(change, record)
+            address = self._address(source_id, change, record)
             if not (address and self.subscription_id):
-                return WriteResult(change.source_id, ok=False, reason="hubspot: consent: no email address "
+                return WriteResult(source_id, ok=False, reason="hubspot: consent: no email address "
                                    "on the contact, or no subscription_id in the connection's extra")
             status = self._set_status(address, wanted)
         except RetriableError as exc:
-            return WriteResult(change.source_id, ok=False, reason=str(exc), retriable=True)
+            return WriteResult(source_id, ok=False, reason=str(exc), retriable=True)
         except FatalError as exc:
-            return WriteResult(change.source_id, ok=False, reason=f"consent: {_reason(exc.body)}")
-        return WriteResult(change.source_id, ok=True, record={**(record or {}), "emailSubscription": status})
+            return WriteResult(source_id, ok=False, reason=f"consent: {_reason(exc.body)}")
+        if status is None:
+            return WriteResult(source_id, ok=False, retriable=True,
+                               reason="hubspot: consent: the answer has no status for the subscription")
+        return WriteResult(source_id, ok=True, record={**(record or {}), "emailSubscription": status})
 
-    def _set_status(self, address: str, wanted: str) -> dict:
-        body = {"emailAddress": address, "subscriptionId": self.subscription_id,
+    def _set_status(self, address: str, wanted: str) -> dict | None:
+        """v4 sets a status the address already has as a success (NO_STATUS_CHANGE), so a retry after a
+        lost answer needs no check of its own."""
+        body = {"channel": CHANNEL, "statusState": wanted, "subscriptionId": int(self.subscription_id),
                 **(LEGAL_BASIS if wanted == "SUBSCRIBED" else {})}
-        try:
-            return self.http.request("POST", CONSENT_PATHS[wanted], json=body).json()
-        except AuthError:
-            raise
-        except FatalError:
-            # v3 refuses to set the status an address already has (a retry after a lost answer, too):
-            # what counts is whether the wanted status holds now.
-            status = self._subscription_status(address)
-            if status and status.get("status") == wanted:
-                return status
-            raise
+        answer = self.http.request("POST", STATUS_PATH.format(quote(address, safe="")), json=body).json()
+        return self._ours(answer.get("results"))
 
-    def _address(self, change: Change, record: dict | None) -> str | None:
+    def _address(self, source_id: str, change: Change, record: dict | None) -> str | None:
         """The email the status belongs to: the one this change writes, else the one HubSpot holds."""
         address = _properties(change).get("email") or ((record or {}).get("properties") or {}).get("email")
         if not address:
-            contact = self.http.request("GET", CONTACT_PATH.format(change.source_id), params={"properties": "email"})
+            contact = self.http.request("GET", CONTACT_PATH.format(source_id), params={"properties": "email"})
             address = (contact.json().get("properties") or {}).get("email")
         return address.strip() if address else None
+
+
+    # -- erasure --
+
+    def _erase(self, source_id: str) -> WriteResult:
+        """GDPR deletion: HubSpot deletes the contact for good. No such contact counts as done, so an
+        erase retried after a lost answer succeeds."""
+        if not source_id.isdigit():
+            return WriteResult(source_id, ok=False, reason="hubspot: not a HubSpot contact id")
+        try:
+            self.http.request("POST", GDPR_DELETE_PATH, json={"objectId": source_id}, expect=(204,))
+        except RetriableError as exc:
+            return WriteResult(source_id, ok=False, reason=str(exc), retriable=True)
+        except FatalError as exc:
+            if not _contact_not_found(exc):
+                return WriteResult(source_id, ok=False, reason=_reason(exc.body))
+        return WriteResult(source_id, ok=True)
 
 
 class WindowPaginator(Paginator):
@@ -224,8 +268,8 @@ class HasMorePaginator(Paginator):
 
 
 class _RedactingHttp(HttpClient):
-    """The kit's client, but its errors (and so its retry logs) name no email address: the consent
-    API puts one in the path."""
+    """The kit's client, but its errors (and so its retry logs) name no email address: v4's status
+    update puts one in the path."""
 
     def _once(self, *args, **kwargs):
         try:
@@ -236,7 +280,16 @@ class _RedactingHttp(HttpClient):
 
 
 def _redact(text: str) -> str:
-    return re.sub(r"/status/email/[^/\s:]+", "/status/email/{emailAddress}", text)
+    return re.sub(r"/statuses/(?!batch/)[^/\s:?]+", "/statuses/{subscriberIdString}", text)
+
+
+def _key(address: str | None) -> str | None:
+    """HubSpot matches addresses trimmed and case-insensitively."""
+    return address.strip().lower() if address and address.strip() else None
+
+
+def _email_key(contact: dict) -> str | None:
+    return _key((contact.get("properties") or {}).get("email"))
 
 
 def _filter(name: str, operator: str, value: int) -> dict:
@@ -267,16 +320,40 @@ def _properties(change: Change) -> dict:
 def _unsupported(change: Change) -> list[str]:
     unknown = sorted(set(change.patch) - set(PATCH_KEYS))
     consent = change.patch.get("emailSubscription") or {}
-    if set(consent) - {"status"} or consent.get("status") not in (None, *CONSENT_PATHS):
+    if set(consent) - {"status"} or consent.get("status") not in (None, *WRITABLE_STATUSES):
         unknown.append("emailSubscription")
     return unknown
+
+
+def _upserts(change: Change) -> bool:
+    """Does the change go through batch upsert? A create always does: it sets at least its key."""
+    if _unsupported(change):
+        return False
+    return bool(change.key) if change.source_id is None else bool(_properties(change))
+
+
+def _identity(change: Change) -> str:
+    """What the upsert input names the contact by: its id, or for a create its key."""
+    return change.source_id if change.source_id is not None else change.key
+
+
+def _upsert_input(change: Change) -> dict:
+    if change.source_id is None:
+        return {"id": change.key, "idProperty": KEY_PROPERTY, "properties": {**_properties(change),
+                                                                               KEY_PROPERTY: change.key}}
+    return {"id": change.source_id, "idProperty": "hs_object_id", "properties": _properties(change)}
+
+
+def _result_identity(result: dict, creates: bool) -> str:
+    # An upsert answers with the properties it was sent, so a create's result carries its key.
+    return str((result.get("properties") or {}).get(KEY_PROPERTY) if creates else result.get("id"))
 
 
 def _batches(pending: list[tuple[int, Change]]) -> Iterator[list[tuple[int, Change]]]:
     """Up to 100 inputs each, and never one contact twice in a batch (HubSpot refuses duplicate ids)."""
     batch: list[tuple[int, Change]] = []
     for item in pending:
-        if len(batch) == BATCH_MAX or any(c.source_id == item[1].source_id for _, c in batch):
+        if len(batch) == BATCH_MAX or any(_identity(c) == _identity(item[1]) for _, c in batch):
             yield batch
             batch = []
         batch.append(item)
@@ -284,12 +361,18 @@ def _batches(pending: list[tuple[int, Change]]) -> Iterator[list[tuple[int, Chan
         yield batch
 
 
-def _upsert_result(source_id: str, record: dict | None, error: dict | None) -> WriteResult:
+def _upsert_result(source_id: str | None, record: dict | None, error: dict | None) -> WriteResult:
     if record is not None:
-        return WriteResult(source_id, ok=True, record=record)
+        return WriteResult(str(record["id"]), ok=True, record=record)
     if error is not None:
         return WriteResult(source_id, ok=False, reason=_reason(error))
     return WriteResult(source_id, ok=False, retriable=True, reason="hubspot: the batch answer has no result for it")
+
+
+def _contact_not_found(exc: FatalError) -> bool:
+    # Only HubSpot's own "no such object" means there is nothing to erase; any other 404 (a wrong base
+    # URL or path) must not pass for a successful erasure.
+    return exc.status == 404 and isinstance(exc.body, dict) and exc.body.get("category") == "OBJECT_NOT_FOUND"
 
 
 def _reason(body: object) -> str:

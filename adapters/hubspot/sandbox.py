@@ -1,14 +1,17 @@
-"""A local stand-in for HubSpot's CRM contacts v3, Communication Preferences v3 and the legacy email
-events API, served over real HTTP on 127.0.0.1.
+"""A local stand-in for HubSpot's CRM contacts v3, Communication Preferences v4 (and the v3 endpoints
+it replaces) and the legacy email events API, served over real HTTP on 127.0.0.1.
 
 It behaves like HubSpot where integrations usually break: private-app bearer tokens; every property
 a string or null, and only the requested ones returned; list paging by an `after` token; search with
 filterGroups, one sort, `limit` ≤ 200 and at most 10,000 results per query (400 beyond); batch upsert
-answering 207 with `errors[]` and results in no promised order; `lastmodifieddate` moving on a real
-change only (a subscription change counts: it changes the contact's opt-out property); a ten-secondly
-bucket, a secondly search bucket and a daily allowance, each with HubSpot's rate-limit headers and
-429 bodies (no Retry-After, as HubSpot sends none); HubSpot's error bodies; the kit's seeded faults.
-State lives in SQLite under the state directory.
+answering 207 with `errors[]` and results in no promised order, by id, email or the unique-value
+property concord_customer_id; GDPR deletion (204; the contact and its subscription status gone);
+`lastmodifieddate` moving on a real change only (a subscription change counts: it changes the
+contact's opt-out property); subscription statuses stamped with the time of their last change, read
+in batches of at most 100 addresses (each batch one request against the limits), a malformed address
+an error of a 207; a ten-secondly bucket, a secondly search bucket and a daily allowance, each with
+HubSpot's rate-limit headers and 429 bodies (no Retry-After, as HubSpot sends none); HubSpot's error
+bodies; the kit's seeded faults. State lives in SQLite under the state directory.
 
 `concord sandbox hubspot --port 0` prints one JSON line (base URL, token, portal and subscription
 ids, state file) and serves until SIGTERM or SIGINT.
@@ -40,12 +43,22 @@ SEARCH_DEFAULT_PROPERTIES = ("createdate", "email", "firstname", "hs_object_id",
 LIST_MAX, SEARCH_MAX, BATCH_MAX, EVENTS_MAX = 100, 200, 100, 1000
 SEARCH_RESULT_CAP = 10_000
 MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 6, 18
+# Custom properties this portal marks "unique value": an upsert may name a contact by them.
+UNIQUE_PROPERTIES = ("concord_customer_id",)
 # What the sandbox can filter and sort on: the properties an integration pages by or matches on.
 SEARCHABLE = {"lastmodifieddate": "modified_ms", "hs_object_id": "id", "email": "email_key"}
 OPERATORS = {"EQ": "=", "NEQ": "!=", "GT": ">", "GTE": ">=", "LT": "<", "LTE": "<="}
 LEGAL_BASES = ("CONSENT_WITH_NOTICE", "LEGITIMATE_INTEREST_CLIENT", "LEGITIMATE_INTEREST_OTHER",
                "LEGITIMATE_INTEREST_PQL", "NON_GDPR", "PERFORMANCE_OF_CONTRACT", "PROCESS_AND_STORE")
 SUBSCRIPTION_CREATED = "2019-04-01T09:00:00.000Z"
+# HubSpot's spec states no cap for the v4 status batches; this sandbox holds them to the 100 inputs of
+# HubSpot's other batch endpoints, so that a client that sends more is caught here first.
+STATUS_BATCH_MAX = 100
+CHANNELS = ("EMAIL",)
+V4_STATES = ("SUBSCRIBED", "UNSUBSCRIBED", "NOT_SPECIFIED")
+# v3 has one word for "opted out" and "never opted in"; statuses are kept in v4's words.
+V3_STATUS = {"SUBSCRIBED": "SUBSCRIBED", "UNSUBSCRIBED": "NOT_SUBSCRIBED", "NOT_SPECIFIED": "NOT_SUBSCRIBED"}
+V4_STATUS = {"SUBSCRIBED": "SUBSCRIBED", "NOT_SUBSCRIBED": "UNSUBSCRIBED"}
 UNAUTHORIZED_MESSAGE = ("Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
                         "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview")
 SCHEMA = """
@@ -122,12 +135,15 @@ class HubSpotSandbox(SandboxServer):
         Route("GET", r"/crm/v3/objects/contacts", "_list"),
         Route("POST", r"/crm/v3/objects/contacts/search", "_search", "search"),
         Route("POST", r"/crm/v3/objects/contacts/batch/upsert", "_batch_upsert"),
+        Route("POST", r"/crm/v3/objects/contacts/gdpr-delete", "_gdpr_delete"),
         Route("GET", r"/crm/v3/objects/contacts/([^/]+)", "_show"),
         Route("PATCH", r"/crm/v3/objects/contacts/([^/]+)", "_patch"),
         Route("GET", r"/communication-preferences/v3/definitions", "_definitions"),
         Route("GET", r"/communication-preferences/v3/status/email/([^/]+)", "_status"),
         Route("POST", r"/communication-preferences/v3/subscribe", "_subscribe"),
         Route("POST", r"/communication-preferences/v3/unsubscribe", "_unsubscribe"),
+        Route("POST", r"/communication-preferences/v4/statuses/batch/read", "_batch_read_statuses"),
+        Route("POST", r"/communication-preferences/v4/statuses/([^/]+)", "_update_status"),
         Route("GET", r"/email/public/v1/events", "_events"),
     )
 
@@ -143,6 +159,7 @@ class HubSpotSandbox(SandboxServer):
                    "search": Bucket(search_rate_limit, 1.0, self.daily)}
         super().__init__(host, port, faults=faults or Faults(seed=seed), buckets=buckets)
         self.lock = self.state.lock
+        _upgrade(self.state.db)
         self._gating = threading.local()  # which bucket the current request thread is being gated by
 
     @property
@@ -265,6 +282,19 @@ class HubSpotSandbox(SandboxServer):
             return 207, {**answer, "errors": errors, "numErrors": len(errors)}
         return 200, answer
 
+    def _gdpr_delete(self, request: Request) -> tuple[int, None]:
+        """`POST .../gdpr-delete` with `{"objectId"[, "idProperty"]}`: the contact and its address's
+        subscription status are deleted for good (204, no body); 404 when no such contact exists."""
+        document = _json_object(request)
+        if not isinstance(document.get("objectId"), str) or not document["objectId"]:
+            raise invalid("objectId is required and must be a string")
+        contact = self._lookup(document["objectId"], document.get("idProperty"))
+        key = email_key(contact["properties"].get("email"))
+        with self.state.db:
+            self.state.db.execute("DELETE FROM contacts WHERE id = ?", (int(contact["id"]),))
+            self.state.db.execute("DELETE FROM subscriptions WHERE email_key = ?", (key,))
+        return 204, None
+
     # -- Communication Preferences v3 --
 
     def _definitions(self, request: Request) -> tuple[int, dict]:
@@ -283,6 +313,44 @@ class HubSpotSandbox(SandboxServer):
 
     def _unsubscribe(self, request: Request) -> tuple[int, dict]:
         return self._set_subscription(request, "NOT_SUBSCRIBED")
+
+    # -- Communication Preferences v4 --
+
+    def _batch_read_statuses(self, request: Request) -> tuple[int, dict]:
+        """`POST /communication-preferences/v4/statuses/batch/read?channel=EMAIL` with `{"inputs": [address]}`:
+        each well-formed address with its statuses (200), the malformed ones as errors (207)."""
+        _channel(request.arg("channel"))
+        _business_unit(request.arg("businessUnitId"))
+        inputs = _address_inputs(_json_object(request))
+        started, results, errors = iso_millis(now_ms()), [], []
+        for address in inputs:
+            key = email_key(address) if EMAIL_PATTERN.match(address.strip()) else None
+            if key is None:
+                errors.append(_address_error(address))
+            else:
+                results.append({"subscriberIdString": key, "statuses": [self._public_status(key)]})
+        answer = {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": iso_millis(now_ms())}
+        if errors:
+            return 207, {**answer, "errors": errors, "numErrors": len(errors)}
+        return 200, answer
+
+    def _update_status(self, request: Request, address: str) -> tuple[int, dict]:
+        """`POST /communication-preferences/v4/statuses/{subscriberIdString}` with a PartialPublicStatusRequest;
+        setting the status an address already has succeeds with NO_STATUS_CHANGE (unlike v3)."""
+        key = _valid_address(unquote(address))
+        update = _json_object(request)
+        _channel(update.get("channel"))
+        state = update.get("statusState")
+        if state not in V4_STATES:
+            raise invalid(f"statusState must be one of {', '.join(V4_STATES)}")
+        _check_subscription(update.get("subscriptionId"))
+        basis = _legal_basis(update.get("legalBasis"))
+        started, before = iso_millis(now_ms()), self._stored_status(key)
+        if before != state:
+            self._record_subscription(key, state, basis, update.get("legalBasisExplanation"))
+        status = {**self._public_status(key), "setStatusSuccessReason": _success_reason(before, state)}
+        return 200, {"status": "COMPLETE", "results": [status], "startedAt": started,
+                     "completedAt": iso_millis(now_ms())}
 
     # -- legacy email events --
 
@@ -312,9 +380,16 @@ class HubSpotSandbox(SandboxServer):
                                     (key,)).fetchone() if key else None
         return json.loads(row[0]) if row else None
 
+    def _by_unique(self, name: str, value: str) -> dict | None:
+        row = self.state.db.execute(f"SELECT body FROM contacts WHERE json_extract(body, '$.properties.{name}') = ?"
+                                    " ORDER BY id LIMIT 1", (value,)).fetchone()
+        return json.loads(row[0]) if row else None
+
     def _lookup(self, given: str, id_property: str | None) -> dict:
         if id_property == "email":
             found = self._by_email(email_key(given))
+        elif id_property in UNIQUE_PROPERTIES:
+            found = self._by_unique(id_property, given)
         elif id_property in (None, "", "hs_object_id"):
             found = self._get(int(given)) if given.isdigit() else None
         else:
@@ -355,6 +430,9 @@ class HubSpotSandbox(SandboxServer):
         if id_property == "email":
             existing = self._by_email(email_key(given))
             properties = {"email": given, **properties} if existing is None else properties
+        elif id_property in UNIQUE_PROPERTIES:
+            existing = self._by_unique(id_property, given)
+            properties = {**properties, id_property: given}
         elif id_property in (None, "hs_object_id"):
             existing = self._get(int(given)) if given.isdigit() else None
             if existing is None:
@@ -381,13 +459,32 @@ class HubSpotSandbox(SandboxServer):
                                              "in": "email"}])
         return errors
 
-    def _subscription_status(self, key: str) -> dict:
+    def _subscription_row(self, key: str) -> tuple[str, str | None, str | None, int | None]:
+        """(v4 status, legal basis, explanation, changed at epoch ms); never set: NOT_SPECIFIED, undated."""
         row = self.state.db.execute(
-            "SELECT status, legal_basis, explanation FROM subscriptions WHERE email_key = ? AND subscription_id = ?",
-            (key, SUBSCRIPTION_ID)).fetchone()
-        status, basis, explanation = row or ("NOT_SUBSCRIBED", None, None)
+            "SELECT status, legal_basis, explanation, changed_ms FROM subscriptions"
+            " WHERE email_key = ? AND subscription_id = ?", (key, SUBSCRIPTION_ID)).fetchone()
+        return row or ("NOT_SPECIFIED", None, None, None)
+
+    def _stored_status(self, key: str) -> str:
+        return self._subscription_row(key)[0]
+
+    def _subscription_status(self, key: str) -> dict:
+        """The v3 shape."""
+        status, basis, explanation, _ = self._subscription_row(key)
         answer = {"id": SUBSCRIPTION_ID, "name": SUBSCRIPTION_NAME, "description": "Newsletters and offers",
-                  "status": status, "sourceOfStatus": "SUBSCRIPTION_STATUS"}
+                  "status": V3_STATUS[status], "sourceOfStatus": "SUBSCRIPTION_STATUS"}
+        if basis:
+            answer.update(legalBasis=basis, legalBasisExplanation=explanation or "")
+        return answer
+
+    def _public_status(self, key: str) -> dict:
+        """The v4 shape (PublicStatus): `timestamp` is the last change, or the subscription's creation for
+        an address whose status was never set."""
+        status, basis, explanation, changed = self._subscription_row(key)
+        answer = {"channel": "EMAIL", "source": "Public API", "status": status, "subscriberIdString": key,
+                  "subscriptionId": int(SUBSCRIPTION_ID), "subscriptionName": SUBSCRIPTION_NAME, "businessUnitId": 0,
+                  "timestamp": iso_millis(changed) if changed is not None else SUBSCRIPTION_CREATED}
         if basis:
             answer.update(legalBasis=basis, legalBasisExplanation=explanation or "")
         return answer
@@ -398,15 +495,12 @@ class HubSpotSandbox(SandboxServer):
         if not isinstance(address, str) or str(update.get("subscriptionId") or "") == "":
             raise invalid("emailAddress and subscriptionId are required")
         key = _valid_address(address)
-        if str(update["subscriptionId"]) != SUBSCRIPTION_ID:
-            raise invalid(f"Subscription {update['subscriptionId']} does not exist in this portal")
-        basis = update.get("legalBasis")
-        if basis is not None and basis not in LEGAL_BASES:
-            raise invalid(f"legalBasis must be one of {', '.join(LEGAL_BASES)}")
+        _check_subscription(update["subscriptionId"])
+        basis = _legal_basis(update.get("legalBasis"))
         if self._subscription_status(key)["status"] == status:
             verb = "subscribed to" if status == "SUBSCRIBED" else "unsubscribed from"
             raise invalid(f"{address} is already {verb} subscription {SUBSCRIPTION_ID}")
-        self._record_subscription(key, status, basis, update.get("legalBasisExplanation"))
+        self._record_subscription(key, V4_STATUS[status], basis, update.get("legalBasisExplanation"))
         return 200, self._subscription_status(key)
 
     def _record_subscription(self, key: str, status: str, basis: str | None, explanation: str | None) -> None:
@@ -430,6 +524,12 @@ def _populate(db: sqlite3.Connection, seed_value: int, customers: int) -> None:
                    ((key, SUBSCRIPTION_ID, status, at) for key, status, at in data.subscriptions))
     db.executemany("INSERT INTO email_events VALUES (?, ?, ?)",
                    ((e["created"], e["id"], json.dumps(e)) for e in data.events))
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    # State files seeded before v4 hold v3's word for an explicit opt-out.
+    with db:
+        db.execute("UPDATE subscriptions SET status = 'UNSUBSCRIBED' WHERE status = 'NOT_SUBSCRIBED'")
 
 
 def _contact_row(contact: dict) -> tuple:
@@ -524,6 +624,52 @@ def _batch_inputs(document: dict) -> list[dict]:
     if len(set(ids)) != len(ids):
         raise invalid("Duplicate IDs found in batch input")
     return inputs
+
+
+def _address_inputs(document: dict) -> list[str]:
+    inputs = document.get("inputs")
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
+        raise invalid("inputs is required and must be a non-empty list of strings")
+    if len(inputs) > STATUS_BATCH_MAX:
+        raise invalid(f"Batch input is limited to {STATUS_BATCH_MAX} inputs; got {len(inputs)}",
+                      errors=[{"message": f"At most {STATUS_BATCH_MAX} inputs", "code": "TOO_MANY_INPUTS",
+                               "in": "inputs"}])
+    return inputs
+
+
+def _address_error(address: str) -> dict:
+    return {"status": "error", "category": "VALIDATION_ERROR", "message": "Invalid email address",
+            "context": {"subscriberIdString": [address]},
+            "errors": [{"message": "Invalid email address", "code": "INVALID_EMAIL", "in": "subscriberIdString"}],
+            "links": {}}
+
+
+def _channel(value) -> None:
+    if value not in CHANNELS:
+        raise invalid(f"channel is required and must be one of {', '.join(CHANNELS)}")
+
+
+def _business_unit(value) -> None:
+    # A portal without the business units add-on has only the default unit, 0.
+    if value not in (None, "", "0"):
+        raise invalid(f"Business unit {value} does not exist in this portal")
+
+
+def _check_subscription(value) -> None:
+    if str(value) != SUBSCRIPTION_ID:
+        raise invalid(f"Subscription {value} does not exist in this portal")
+
+
+def _legal_basis(value) -> str | None:
+    if value is not None and value not in LEGAL_BASES:
+        raise invalid(f"legalBasis must be one of {', '.join(LEGAL_BASES)}")
+    return value
+
+
+def _success_reason(before: str, after: str) -> str:
+    if before == after:
+        return "NO_STATUS_CHANGE"
+    return "RESUBSCRIBE_OCCURRED" if (before, after) == ("UNSUBSCRIBED", "SUBSCRIBED") else "REQUESTED_CHANGE_OCCURRED"
 
 
 def _limit(value, default: int, maximum: int) -> int:

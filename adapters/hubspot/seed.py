@@ -20,13 +20,14 @@ SUBSCRIPTION_NAME = "Marketing Information"
 PROPERTIES = ("email", "firstname", "lastname", "phone", "mobilephone", "address", "city", "state", "zip",
               "country", "date_of_birth", "hs_object_id", "createdate", "lastmodifieddate", "concord_customer_id")
 READ_ONLY = ("hs_object_id", "createdate", "lastmodifieddate")
-V3_STATUS = {"subscribed": "SUBSCRIBED", "unsubscribed": "NOT_SUBSCRIBED"}
+# Communication Preferences v4 statuses of the consent a view heard.
+STATUS_OF = {"subscribed": "SUBSCRIBED", "unsubscribed": "UNSUBSCRIBED"}
 
 
 @dataclass(frozen=True)
 class Seed:
     contacts: list[dict]
-    subscriptions: list[tuple[str, str, int]]   # (email key, v3 status, changed at epoch ms)
+    subscriptions: list[tuple[str, str, int]]   # (email key, v4 status, changed at epoch ms)
     events: list[dict]
 
 
@@ -65,7 +66,7 @@ def subscription(view: View) -> tuple[str, str, int] | None:
     key = email_key(view.email)
     if not heard or key is None:
         return None
-    return key, V3_STATUS[heard["status"]], millis(heard["updated_at"])
+    return key, STATUS_OF[heard["status"]], millis(heard["updated_at"])
 
 
 def recipients(views: list[View]) -> dict[str, str]:

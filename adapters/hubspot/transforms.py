@@ -1,14 +1,15 @@
-"""HubSpot's own value forms, turned into canonical ones and back: the v3 subscription status of an
-email address, and the epoch milliseconds that HubSpot's legacy APIs use for times."""
+"""HubSpot's own value forms, turned into canonical ones and back: the Communication Preferences v4
+subscription status of an email address, and the epoch milliseconds that HubSpot's legacy APIs use
+for times."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
 from canonical.mapping_transforms import Transform
 
-# v3 knows only these two; NOT_SUBSCRIBED covers "opted out" and "never opted in" alike.
-TO_CANONICAL = {"SUBSCRIBED": "subscribed", "NOT_SUBSCRIBED": "unsubscribed"}
-TO_HUBSPOT = {canonical: vendor for vendor, canonical in TO_CANONICAL.items()}
+# NOT_SPECIFIED: the address never opted in or out of this subscription.
+TO_CANONICAL = {"SUBSCRIBED": "subscribed", "UNSUBSCRIBED": "unsubscribed", "NOT_SPECIFIED": "unknown"}
+TO_HUBSPOT = {"subscribed": "SUBSCRIBED", "unsubscribed": "UNSUBSCRIBED"}
 
 
 def _status_forward(value):
@@ -20,7 +21,7 @@ def _status_forward(value):
 
 
 def _status_reverse(value):
-    # "pending" and "unknown" have no v3 status to set: nothing to write.
+    # "pending" has no HubSpot status, and "unknown" must never clear one that HubSpot holds: nothing to write.
     return TO_HUBSPOT.get(value)
 
 

@@ -1,6 +1,9 @@
 """Mailchimp Marketing (/3.0): reads one audience's members by `since_last_changed` and one
-campaign's email activity by `since`, both with count/offset paging, and writes member fields back
-by upsert (PUT /3.0/lists/{list_id}/members/{subscriber_hash} with `status_if_new`).
+campaign's email activity by `since`, both with count/offset paging, writes members by upsert
+(PUT /3.0/lists/{list_id}/members/{subscriber_hash} with `status_if_new`: a create is the same call,
+keyed by its address, so a retried create cannot make a second member), and erases them for good
+(POST .../members/{subscriber_hash}/actions/delete-permanent: the member is gone and its address is
+"forgotten", refused by any later upsert).
 
 Auth is Basic with any user name and the API key ("<32 hex>-us21") as password; the audience and
 the campaign come from the connection's extra (`list_id`, `campaign_id`). Mailchimp sends no
@@ -11,6 +14,7 @@ member's report entry with its `activity` list replaced by that one event's fiel
 `activity_id = "{campaign_id}:{email_id}:{action}:{timestamp}"`."""
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
@@ -29,6 +33,11 @@ RATE = RateLimit(limit=10, window=1.0, headroom=0.9)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Problem titles that concern one field although Mailchimp's body names none.
 FIELD_OF_TITLE = {"Member In Compliance State": "status", "Forgotten Email Not Subscribed": "email_address"}
+
+
+def subscriber_hash(email: str) -> str:
+    """Mailchimp's member id: the md5 of the lower-cased address."""
+    return hashlib.md5(email.strip().lower().encode()).hexdigest()
 
 
 def mailchimp_time(instant: datetime) -> str:
@@ -123,7 +132,13 @@ class MailchimpAdapter:
         raise ValueError(f"mailchimp: no stream {stream!r} (streams: {', '.join(self.streams)})")
 
     def write(self, changes: list[Change]) -> list[WriteResult]:
-        return [self._upsert(change) for change in changes]
+        """Updates and creates alike are upserts; a create's member id follows from its address."""
+        return [self._upsert(change) if change.source_id else self._create(change) for change in changes]
+
+    def erase(self, source_ids: list[str]) -> list[WriteResult]:
+        """Permanently deletes each member (their address becomes "forgotten"). A member already
+        gone is success, so that an erasure can be retried; a missing audience is not."""
+        return [self._erase(source_id) for source_id in source_ids]
 
     # -- reads --
 
@@ -154,8 +169,15 @@ class MailchimpAdapter:
 
     # -- writes --
 
+    def _create(self, change: Change) -> WriteResult:
+        email = change.patch.get("email_address")
+        if not email:
+            # The address is the member's key: without it there is no member to make, and no id.
+            return WriteResult("", ok=False, reason="mailchimp: a new member needs its address (fields: email_address)")
+        return self._upsert(Change(subscriber_hash(email), change.patch, change.key))
+
     def _upsert(self, change: Change) -> WriteResult:
-        path = f"/3.0/lists/{self.list_id}/members/{change.source_id}"
+        path = self._member_path(change.source_id)
         try:
             email = change.patch.get("email_address") or self._email_of(path)
             response = self.http.request("PUT", path, json=_put_body(email, change.patch))
@@ -168,6 +190,30 @@ class MailchimpAdapter:
     def _email_of(self, path: str) -> str:
         # PUT needs the address itself (the hash only names the member): ask for that one field.
         return self.http.request("GET", path, params={"fields": "email_address"}).json()["email_address"]
+
+    # -- erasure --
+
+    def _erase(self, source_id: str) -> WriteResult:
+        try:
+            self._delete_permanently(source_id)
+        except RetriableError as exc:
+            return WriteResult(source_id, ok=False, reason=str(exc), retriable=True)
+        except FatalError as exc:
+            return WriteResult(source_id, ok=False, reason=_reason(exc))
+        return WriteResult(source_id, ok=True)
+
+    def _delete_permanently(self, source_id: str) -> None:
+        """A 404 means nothing to erase (never there, or erased by an earlier try whose answer was
+        lost) only if the audience itself exists: Mailchimp answers both with the same 404."""
+        try:
+            self.http.request("POST", f"{self._member_path(source_id)}/actions/delete-permanent", expect=(204,))
+        except FatalError as exc:
+            if exc.status != 404:
+                raise
+            self.http.request("GET", f"/3.0/lists/{self.list_id}/members", params={"count": 1, "fields": "list_id"})
+
+    def _member_path(self, source_id: str) -> str:
+        return f"/3.0/lists/{self.list_id}/members/{source_id}"
 
 
 def _events(body: dict) -> Iterator[dict]:

@@ -4,10 +4,11 @@ campaign's email-activity report, served over real HTTP on 127.0.0.1.
 It behaves like Mailchimp where integrations break: Basic auth with any user name and the API key
 ("<32 hex>-us21") as password, `count`/`offset` paging (count at most 1000) with
 `since_last_changed` (members after that instant, oldest change first), upsert by PUT to the
-subscriber hash with `status_if_new`, RFC 9457 problem bodies ("Invalid Resource" with `errors`,
-"Forgotten Email Not Subscribed", "Member In Compliance State"), and throttling as a bare 429
-without rate-limit headers (Mailchimp limits simultaneous connections; modelled here as requests
-per second). State lives in SQLite under the state directory.
+subscriber hash with `status_if_new`, permanent deletion (`actions/delete-permanent`: 204, the
+member gone, its address "forgotten" and its report entries anonymized), RFC 9457 problem bodies
+("Invalid Resource" with `errors`, "Forgotten Email Not Subscribed", "Member In Compliance State"),
+and throttling as a bare 429 without rate-limit headers (Mailchimp limits simultaneous connections;
+modelled here as requests per second). State lives in SQLite under the state directory.
 
 `python -m adapters.mailchimp.sandbox --port 0` prints one JSON line and serves until SIGTERM.
 """
@@ -119,6 +120,7 @@ class MailchimpSandbox(SandboxServer):
         Route("GET", r"/3\.0/lists/([^/]+)/members", "_list_members"),
         Route("GET", r"/3\.0/lists/([^/]+)/members/([^/]+)", "_get_member"),
         Route("PUT", r"/3\.0/lists/([^/]+)/members/([^/]+)", "_put_member"),
+        Route("POST", r"/3\.0/lists/([^/]+)/members/([^/]+)/actions/delete-permanent", "_delete_permanent"),
         Route("GET", r"/3\.0/reports/([^/]+)/email-activity", "_email_activity"),
     )
 
@@ -217,6 +219,18 @@ class MailchimpSandbox(SandboxServer):
         if current is None:
             return 200, self._create(member_id, body)
         return 200, self._update(current, body)
+
+    def _delete_permanent(self, request: Request, list_id: str, subscriber_hash: str) -> tuple[int, None]:
+        """The GDPR erasure: the member and its personal data go for good, its address is "forgotten"
+        (no upsert may bring it back), and the report keeps its events with the address removed.
+        A member that is not there (never was, or erased already) is Mailchimp's 404."""
+        self._audience(list_id)
+        member_id = self._existing(subscriber_hash.lower())["id"]
+        with self.state.db:
+            self.state.db.execute("DELETE FROM members WHERE id = ?", (member_id,))
+            self.state.db.execute("INSERT OR IGNORE INTO forgotten VALUES (?)", (member_id,))
+            self.state.db.execute("UPDATE activity SET email_address = NULL WHERE email_id = ?", (member_id,))
+        return 204, None
 
     def _email_activity(self, request: Request, campaign_id: str) -> tuple[int, dict]:
         """Per member, the campaign's events after `since` (all of them without it), by member id."""

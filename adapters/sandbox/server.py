@@ -216,6 +216,13 @@ class _Handler(BaseHTTPRequestHandler):
         except _Drop:
             self.close_connection = True
             return
+        if payload is None:  # 204 and friends: no body at all, as vendors answer deletes
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
         for name, value in headers.items():

@@ -44,6 +44,8 @@ type QueryRoot {
 }
 
 type Mutation {
+  customerCreate(input: CustomerInput!): CustomerCreatePayload
+  customerRequestDataErasure(customerId: ID!): CustomerRequestDataErasurePayload
   customerUpdate(input: CustomerInput!): CustomerUpdatePayload
   customerEmailMarketingConsentUpdate(
     input: CustomerEmailMarketingConsentUpdateInput!): CustomerEmailMarketingConsentUpdatePayload
@@ -58,6 +60,7 @@ enum CustomerSmsMarketingState { NOT_SUBSCRIBED PENDING SUBSCRIBED UNSUBSCRIBED 
 enum CustomerMarketingOptInLevel { SINGLE_OPT_IN CONFIRMED_OPT_IN UNKNOWN }
 enum CustomerEmailMarketingConsentUpdateUserErrorCode { INVALID INCLUSION INTERNAL_ERROR MISSING_ARGUMENT }
 enum CustomerSmsMarketingConsentErrorCode { INVALID INCLUSION INTERNAL_ERROR MISSING_ARGUMENT }
+enum CustomerRequestDataErasureErrorCode { DOES_NOT_EXIST FAILED_TO_REQUEST }
 enum CountryCode { %(countries)s }
 enum CurrencyCode { %(currencies)s }
 
@@ -184,9 +187,25 @@ type UserError {
   message: String!
 }
 
+type CustomerCreatePayload {
+  customer: Customer
+  userErrors: [UserError!]!
+}
+
 type CustomerUpdatePayload {
   customer: Customer
   userErrors: [UserError!]!
+}
+
+type CustomerRequestDataErasureUserError {
+  code: CustomerRequestDataErasureErrorCode
+  field: [String!]
+  message: String!
+}
+
+type CustomerRequestDataErasurePayload {
+  customerId: ID
+  userErrors: [CustomerRequestDataErasureUserError!]!
 }
 
 type CustomerEmailMarketingConsentUpdateUserError {
@@ -229,6 +248,8 @@ def schema() -> GraphQLSchema:
     query.fields["customers"].resolve = _connection("customers")
     query.fields["orders"].resolve = _connection("orders")
     built.get_type("Order").fields["customer"].resolve = _order_customer
+    mutation.fields["customerCreate"].resolve = lambda _, info, input: info.context.shop.create_customer(input)
+    mutation.fields["customerRequestDataErasure"].resolve = _erasure
     mutation.fields["customerUpdate"].resolve = lambda _, info, input: info.context.shop.update_customer(input)
     mutation.fields["customerEmailMarketingConsentUpdate"].resolve = _consent("email")
     mutation.fields["customerSmsMarketingConsentUpdate"].resolve = _consent("sms")
@@ -249,6 +270,10 @@ def _order_customer(order: dict, info):
     # The order keeps the customer's id even when that customer is gone (an orphan order).
     ref = order.get("customer")
     return ref and (info.context.shop.customer(ref["id"]) or ref)
+
+
+def _erasure(_, info, customerId: str):  # noqa: N803 - GraphQL's argument name
+    return info.context.shop.request_erasure(customerId)
 
 
 def _consent(channel: str):

@@ -5,8 +5,10 @@ It behaves like Shopify where integrations usually break: one POST endpoint, `X-
 auth with Shopify's 401 body, cost-based throttling (a leaky bucket of query cost, reported in
 `extensions.cost`, and HTTP 200 `THROTTLED` errors when a query costs more than the bucket holds),
 the single-query cost cap, connections paged with opaque cursors and cut off at 25,000 objects,
-search queries on `updated_at`, validation failures as HTTP 200 `userErrors`, and consent that only
-its own mutations may change. State lives in SQLite under the state directory.
+search queries on `updated_at` and `tag`, validation failures as HTTP 200 `userErrors`, consent that
+only its own mutations may change (or customerCreate sets), and customerRequestDataErasure. Shopify
+carries an erasure out days later; the sandbox does it at once (the customer is gone from every
+query) so that tests need not wait. State lives in SQLite under the state directory.
 
 `python -m adapters.shopify.sandbox --port 0` prints one JSON line (base URL, access token, state
 file) and serves until SIGTERM or SIGINT."""
@@ -55,6 +57,8 @@ SORT_COLUMNS = {
     "orders": {"ID": "id", "UPDATED_AT": "updated_epoch", "PROCESSED_AT": "processed_epoch"},
 }
 SEARCH_COLUMNS = {"updated_at": "updated_epoch"}
+# Shopify matches a tag whole and ignoring case; the sandbox keeps a node's tags in its JSON body.
+TAG_CLAUSE = "EXISTS (SELECT 1 FROM json_each(body, '$.tags') AS tag WHERE lower(tag.value) = ?)"
 SEARCH_TERM = re.compile(r"(\w+):(>=|<=|>|<)?('[^']*'|\"[^\"]*\"|\S+)")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS customers (
@@ -66,6 +70,7 @@ CREATE TABLE IF NOT EXISTS orders (
     id INTEGER PRIMARY KEY, updated_epoch INTEGER NOT NULL, processed_epoch INTEGER NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS orders_updated ON orders (updated_epoch, id);
 CREATE INDEX IF NOT EXISTS orders_processed ON orders (processed_epoch, id);
+CREATE TABLE IF NOT EXISTS erasures (id INTEGER PRIMARY KEY, requested_at TEXT NOT NULL);
 """
 
 
@@ -213,7 +218,7 @@ class Shop:
         return _connection(rows[:limit], offset, has_next=len(rows) > limit)
 
     def _rows(self, kind: str, column: str, reverse: bool, search: list, position, limit: int) -> list:
-        where, params = [f"{c} {op} ?" for c, op, _ in search], [v for _, _, v in search]
+        where, params = [clause for clause, _ in search], [value for _, value in search]
         if position is not None:
             clause, values = _after(column, reverse, *position)
             where.append(clause)
@@ -224,6 +229,35 @@ class Shop:
         return self.db.execute(sql, (*params, limit)).fetchall()
 
     # -- writes --
+
+    def create_customer(self, fields: dict) -> dict:
+        """customerCreate: a new customer from CustomerInput, consent included, validated as Shopify does."""
+        errors = self._create_errors(fields)
+        if errors:
+            return _failed(errors)
+        stamp = _now()
+        blank = {"id": f"gid://shopify/Customer/{self._next_number()}", "note": None, "tags": [],
+                 "createdAt": stamp, "updatedAt": stamp, "defaultAddress": None,
+                 **dict.fromkeys(("firstName", "lastName", "email", "phone")),
+                 **{key: None for key, *_ in CONSENT.values()}}
+        node = _merged(blank, fields)
+        for key, *_ in CONSENT.values():
+            if fields.get(key):
+                node[key] = _consent_state(fields[key], stamp)
+        self._save(node)
+        return {"customer": node, "userErrors": []}
+
+    def request_erasure(self, gid: str) -> dict:
+        """customerRequestDataErasure, carried out at once: the customer and its personal data are gone.
+        The customer's orders stay, pointing at an id that no longer resolves (as an orphan order does)."""
+        number = _customer_number(gid)
+        if self.customer(gid) is None:
+            return {"customerId": None, "userErrors": [{"code": "DOES_NOT_EXIST", "field": ["customerId"],
+                                                        "message": "Customer does not exist"}]}
+        self.db.execute("DELETE FROM customers WHERE id = ?", (number,))
+        self.db.execute("INSERT OR REPLACE INTO erasures VALUES (?, ?)", (number, _now()))
+        self.db.commit()
+        return {"customerId": gid, "userErrors": []}
 
     def update_customer(self, changes: dict) -> dict:
         node = self.customer(changes["id"]) if changes.get("id") else None
@@ -246,17 +280,34 @@ class Shop:
         if error:
             return _failed([error])
         stamp = _now()
-        node[key] = {"marketingState": consent["marketingState"],
-                     "marketingOptInLevel": consent.get("marketingOptInLevel") or "SINGLE_OPT_IN",
-                     "consentUpdatedAt": _timestamp(consent["consentUpdatedAt"]) if consent.get("consentUpdatedAt")
-                     else stamp}
+        node[key] = _consent_state(consent, stamp)
         node["updatedAt"] = stamp
         self._save(node)
         return {"customer": node, "userErrors": []}
 
+    def _create_errors(self, fields: dict) -> list[dict]:
+        """What customerCreate refuses: no one to name or reach, a bad or taken contact, consent without it."""
+        if not any(fields.get(k) for k in ("firstName", "lastName", "email", "phone")):
+            return [{"field": None, "message": "Customer must have a name, phone number or email address"}]
+        errors = self._contact_errors_of(fields, own_id=0)
+        for key, contact, _, missing in CONSENT.values():
+            error = self._consent_error(fields, key, contact, missing, fields[key]) if fields.get(key) else None
+            errors += [error] if error else []
+        return errors
+
+    def _next_number(self) -> int:
+        # Shopify never hands out an id twice, not even an erased customer's.
+        row = self.db.execute("SELECT max(id) FROM (SELECT id FROM customers UNION ALL SELECT id FROM erasures)")
+        return (row.fetchone()[0] or 0) + 1
+
     def _customer_errors(self, changes: dict, own_id: int) -> list[dict]:
         errors = [{"field": [key], "message": f"To update {key}, please use the {mutation} Mutation instead."}
                   for key, _, mutation, _ in CONSENT.values() if key in changes]
+        return errors + self._contact_errors_of(changes, own_id)
+
+    def _contact_errors_of(self, changes: dict, own_id: int) -> list[dict]:
+        """An email or phone that is invalid, or taken by another customer than `own_id`."""
+        errors = []
         if changes.get("email") is not None:
             errors += self._contact_errors("email", "Email", _email_key(changes["email"]), own_id)
         if changes.get("phone") is not None:
@@ -321,12 +372,15 @@ def _decode_cursor(cursor: str) -> tuple[int, tuple[int, int]]:
         raise GraphQLError("Invalid cursor for current pagination sort.") from None
 
 
-def _search(query: str | None) -> list[tuple[str, str, float]]:
-    """(column, operator, epoch) per supported term; Shopify ignores terms it cannot search on."""
+def _search(query: str | None) -> list[tuple[str, object]]:
+    """(SQL condition, its parameter) per supported term; Shopify ignores terms it cannot search on."""
     terms = []
     for field, operator, value in SEARCH_TERM.findall(query or ""):
+        value = value.strip("'\"")
         if field in SEARCH_COLUMNS:
-            terms.append((SEARCH_COLUMNS[field], operator or "=", _search_epoch(value.strip("'\""))))
+            terms.append((f"{SEARCH_COLUMNS[field]} {operator or '='} ?", _search_epoch(value)))
+        elif field == "tag" and not operator:
+            terms.append((TAG_CLAUSE, value.lower()))
     return terms
 
 
@@ -379,6 +433,13 @@ def _merged(node: dict, changes: dict) -> dict:
             merged[key] = {"marketingState": "NOT_SUBSCRIBED", "marketingOptInLevel": "SINGLE_OPT_IN",
                            "consentUpdatedAt": None}
     return merged
+
+
+def _consent_state(consent: dict, stamp: str) -> dict:
+    """The consent state a consent input sets; without a time of its own, it was given at `stamp`."""
+    return {"marketingState": consent["marketingState"],
+            "marketingOptInLevel": consent.get("marketingOptInLevel") or "SINGLE_OPT_IN",
+            "consentUpdatedAt": _timestamp(consent["consentUpdatedAt"]) if consent.get("consentUpdatedAt") else stamp}
 
 
 def _failed(errors: list[dict]) -> dict:

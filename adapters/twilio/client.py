@@ -1,7 +1,8 @@
 """Twilio: reads the caller directory (a Sync Map of E.164 number -> caller data: the customers) and
-the Voice call log, and writes caller data back into the map. Auth is Basic `AccountSid:AuthToken`;
-the connection's extra names the Sync `service_sid` and `map_sid` (and `sync_base_url` when Sync
-lives on another host than Voice, as sync.twilio.com does beside api.twilio.com).
+the Voice call log, writes caller data back into the map, creates callers and erases them. Auth is
+Basic `AccountSid:AuthToken`; the connection's extra names the Sync `service_sid` and `map_sid` (and
+`sync_base_url` when Sync lives on another host than Voice, as sync.twilio.com does beside
+api.twilio.com).
 
 Both streams are read in passes over the vendor's list, filtered on our side by a Watermark:
 - callers: Sync has no "changed since" filter, so every pass walks the whole map in key order and
@@ -16,11 +17,17 @@ Both streams are read in passes over the vendor's list, filtered on our side by 
   so a pass resumes from the vendor's next_page_uri, never from a high mark.
 A page's cursor in the middle of a pass carries the pass ("pass": where to go on, when it began,
 what it has seen) beside the cursor it started from; the last page's cursor is a plain watermark.
+
+A create is an upsert on the item's key, the caller's number: POST Items, and on 409 (54208, the
+key exists: often our own create, committed before its answer was lost) a merge into that item,
+unless it holds another customer's id. An erasure deletes the map item and every call record to
+or from the number; neither API keeps a tombstone, so nothing of the person is served again.
 """
 from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Callable, Iterator
@@ -39,7 +46,11 @@ CALLS_MAX_PAGE, ITEMS_MAX_PAGE = 1000, 100
 CALLS_LOOKBACK = timedelta(days=1)      # StartTime filters count whole days
 ITEMS_LOOKBACK = timedelta(minutes=2)   # date_updated is to the second; this covers clock steps
 RATE_LIMIT = RateLimit(limit=100, window=1.0)  # Twilio answers 20429 past its per-account concurrency
-WRITABLE = {"data"}
+WRITABLE = {"data"}           # an item's key is its identity: Sync cannot change it
+CREATABLE = {"key", "data"}
+E164 = re.compile(r"\+[1-9]\d{1,14}")
+KEY_EXISTS, NOT_FOUND = 54208, 404
+NUMBER_TAKEN = "twilio: the number's caller entry holds another customer id (code 54208)"
 
 
 class TwilioAdapter:
@@ -110,8 +121,10 @@ class TwilioAdapter:
     # -- writes --
 
     def write(self, changes: list[Change]) -> list[WriteResult]:
-        """Sync has no batch write for map items: one conditional update per change, in order."""
-        return [self._write(change) for change in changes]
+        """Sync has no batch write for map items: one conditional update (or create, for a change
+        without a source_id) per change, in order."""
+        return [self._write(change) if change.source_id is not None else self._create(change)
+                for change in changes]
 
     def _write(self, change: Change) -> WriteResult:
         refused = sorted(set(change.patch) - WRITABLE)
@@ -126,26 +139,101 @@ class TwilioAdapter:
             return WriteResult(change.source_id, ok=False, reason=_reason(exc), retriable=exc.status == 412)
         return WriteResult(change.source_id, ok=True, record=record)
 
-    def _update(self, key: str, patch: dict) -> dict:
-        """A 412 means someone wrote between our read and our post: read again, merge again, once."""
-        path = f"{self.items_path}/{quote(key, safe='')}"
+    def _create(self, change: Change) -> WriteResult:
+        """A new caller entry from the patch (`key`: the number, `data`), made as an upsert."""
+        problem = _create_problem(change.patch)
+        if problem:
+            return WriteResult("", ok=False, reason=problem)
+        key, data = change.patch["key"], dict(change.patch.get("data") or {})
+        if change.key:
+            # Marks the entry as this customer's: a retried create knows it as its own, and a CTI
+            # screen (or a wiped store) finds the customer from the number.
+            data.setdefault("concord_customer_id", change.key)
         try:
-            return self._merge_and_post(path, patch)
+            record = self._upsert(key, data)
+        except _NumberTaken:
+            return WriteResult(key, ok=False, reason=NUMBER_TAKEN)
+        except RetriableError as exc:
+            return WriteResult(key, ok=False, reason=str(exc), retriable=True)
+        except FatalError as exc:
+            return WriteResult(key, ok=False, reason=_reason(exc), retriable=exc.status == 412)
+        return WriteResult(key, ok=True, record=record)
+
+    def _upsert(self, key: str, data: dict) -> dict:
+        """Sync has no upsert: create, and on "key exists" merge into the item instead."""
+        try:
+            return self.http.request("POST", self.items_path, expect=(201,),
+                                     data={"Key": key, "Data": json.dumps(data)}).json()
+        except FatalError as exc:
+            if _code(exc) != KEY_EXISTS:
+                raise
+        return self._update(key, data, owner=data.get("concord_customer_id"))
+
+    def _update(self, key: str, patch: dict, owner: str | None = None) -> dict:
+        """A 412 means someone wrote between our read and our post: read again, merge again, once."""
+        path = self._item_path(key)
+        try:
+            return self._merge_and_post(path, patch, owner)
         except FatalError as exc:
             if exc.status != 412:
                 raise
             log.info("twilio: revision conflict on a map item, re-reading it")
-            return self._merge_and_post(path, patch)
+            return self._merge_and_post(path, patch, owner)
 
-    def _merge_and_post(self, path: str, patch: dict) -> dict:
+    def _merge_and_post(self, path: str, patch: dict, owner: str | None) -> dict:
         """Sync replaces an item's data whole: merge the patch into what it holds now and post that,
-        with If-Match of the revision just read."""
+        with If-Match of the revision just read. With an `owner`, an item that holds another
+        customer id is left alone (raises _NumberTaken): two people can share a number."""
         item = self.http.request("GET", path).json()
+        held_by = (item.get("data") or {}).get("concord_customer_id")
+        if owner and held_by and held_by != owner:
+            raise _NumberTaken()
         data = {**(item.get("data") or {}), **patch}
         if data == item.get("data"):
             return item  # nothing to change: no new revision, no echo in the next read
         return self.http.request("POST", path, data={"Data": json.dumps(data)},
                                  headers={"If-Match": item["revision"]}).json()
+
+    def _item_path(self, key: str) -> str:
+        return f"{self.items_path}/{quote(key, safe='')}"
+
+    # -- erasure --
+
+    def erase(self, source_ids: list[str]) -> list[WriteResult]:
+        """Deletes each caller's map item, then every call record to or from the number. What is
+        gone already counts as erased, so an erasure is safe to repeat. Results name no value of
+        the person beyond the source id itself."""
+        try:
+            # A 404 on an item counts as erased only if the map is there: with a wrong map SID,
+            # every erasure would otherwise "succeed" without deleting anything.
+            self.http.request("GET", self.items_path, params={"PageSize": 1})
+        except (RetriableError, FatalError) as exc:
+            return [_erase_failure(key, exc) for key in source_ids]
+        return [self._erase(key) for key in source_ids]
+
+    def _erase(self, key: str) -> WriteResult:
+        try:
+            self._delete(self._item_path(key))
+            for uri in self._call_uris(key):
+                self._delete(uri)
+        except (RetriableError, FatalError) as exc:
+            return _erase_failure(key, exc)
+        return WriteResult(key, ok=True)
+
+    def _delete(self, path: str) -> None:
+        """204 when deleted; 404 when already gone, which is what erasing asked for."""
+        self.http.request("DELETE", path, expect=(204, NOT_FOUND))
+
+    def _call_uris(self, number: str) -> list[str]:
+        """Every call record from or to the number. Gathered before any is deleted, so that no page
+        is asked for after the call its page token names is gone."""
+        uris: dict[str, str] = {}
+        for side in ("From", "To"):
+            request = PageRequest("GET", CALLS_PATH.format(account=self.account_sid),
+                                  {side: number, "PageSize": CALLS_MAX_PAGE})
+            for body, _ in self._pages(request, NextUrlPaginator("next_page_uri")):
+                uris.update((call["sid"], call["uri"]) for call in body.get("calls") or [])
+        return list(uris.values())
 
 
 class _Pass:
@@ -204,7 +292,36 @@ def _server_time(header: str | None) -> datetime | None:
         return None
 
 
-def _reason(exc: FatalError) -> str:
-    """Twilio's code and message for the data field, without the values that were sent."""
-    code = exc.body.get("code") if isinstance(exc.body, dict) else None
-    return f"{exc} (field: data, code {code})" if code else f"{exc} (field: data)"
+class _NumberTaken(Exception):
+    """A create's number already has a caller entry, and it is another customer's."""
+
+
+def _erase_failure(key: str, exc: RetriableError | FatalError) -> WriteResult:
+    if isinstance(exc, RetriableError):
+        # Not the exception's text: it names the path, and the path holds the number.
+        return WriteResult(key, ok=False, retriable=True,
+                           reason="twilio: the erasure was interrupted (throttled, 5xx or no answer); erase again")
+    return WriteResult(key, ok=False, reason=_reason(exc, "erasure"))
+
+
+def _create_problem(patch: dict) -> str | None:
+    """Why a create's patch cannot make a caller entry (None when it can); names no value."""
+    refused = sorted(set(patch) - CREATABLE)
+    if refused:
+        return f"twilio: not writable on a new caller: {', '.join(refused)}"
+    if not isinstance(patch.get("key"), str) or not E164.fullmatch(patch["key"]):
+        return "twilio: a new caller needs its E.164 number as key"
+    if not isinstance(patch.get("data") or {}, dict):
+        return "twilio: a new caller's data must be an object"
+    return None
+
+
+def _code(exc: FatalError) -> int | None:
+    return exc.body.get("code") if isinstance(exc.body, dict) else None
+
+
+def _reason(exc: FatalError, what: str = "field: data") -> str:
+    """The status and Twilio's code, never its message: a 20404 message quotes the path, and the
+    path holds the number."""
+    code = _code(exc)
+    return f"twilio: answered {exc.status}, code {code} ({what})" if code else f"twilio: answered {exc.status} ({what})"

@@ -5,8 +5,9 @@ Map keyed by E.164 number (`/v1/Services/{ServiceSid}/Maps/{MapSid}/Items`).
 It behaves like Twilio where integrations usually break: Basic `AccountSid:AuthToken` auth with
 Twilio's 20003 body, the `.json` suffix, day-granular `StartTime` filters, newest-first call lists
 paged by `PageToken` with `next_page_uri`, Sync's key-ordered item pages with `meta.next_page_url`,
-item revisions with `If-Match` (412 on a stale revision), 409 on a duplicate key, and 429 with
-code 20429 over the requests-per-second limit. Error bodies are Twilio's
+item revisions with `If-Match` (412 on a stale revision), 409 on a duplicate key, deletes of map
+items and call records answered 204 with no body (404 once gone), and 429 with code 20429 over the
+requests-per-second limit. Error bodies are Twilio's
 `{code, message, more_info, status}`; the codes used here are 20001 (bad parameter), 20003,
 20404, 20429, 20500, 54006 (data too large), 54008 (invalid data), 54103 (revision mismatch) and
 54208 (key exists). State lives in SQLite under the state directory.
@@ -117,9 +118,25 @@ def _untoken(token: str) -> tuple[str, str]:
         raise _bad_parameter("PageToken is invalid") from None
 
 
+def _start_epoch(call: dict) -> int:
+    return int(parsedate_to_datetime(call["start_time"]).timestamp())
+
+
+def _call_mark(call: dict) -> str:
+    """A call's place in the newest-first order, as a page token carries it: "start_epoch:sid".
+    The token holds the place itself, so that deleting the call it names breaks no resumed read."""
+    return f"{_start_epoch(call)}:{call['sid']}"
+
+
+def _call_position(mark: str) -> tuple[int, str]:
+    start, _, sid = mark.partition(":")
+    if not (start.isdigit() and sid):
+        raise _bad_parameter("PageToken is invalid")
+    return int(start), sid
+
+
 def _call_row(body: dict) -> tuple:
-    start = int(parsedate_to_datetime(body["start_time"]).timestamp())
-    return body["sid"], start, body["from"], body["to"], body["status"], json.dumps(body)
+    return body["sid"], _start_epoch(body), body["from"], body["to"], body["status"], json.dumps(body)
 
 
 def _populate(db: sqlite3.Connection, seed_value: int, customers: int) -> None:
@@ -144,6 +161,8 @@ class TwilioSandbox(SandboxServer):
         Route("POST", r"/v1/Services/([^/]+)/Maps/([^/]+)/Items", "_create_item"),
         Route("GET", r"/v1/Services/([^/]+)/Maps/([^/]+)/Items/([^/]+)", "_show_item"),
         Route("POST", r"/v1/Services/([^/]+)/Maps/([^/]+)/Items/([^/]+)", "_update_item"),
+        Route("DELETE", r"/2010-04-01/Accounts/([^/]+)/Calls/([^/]+)\.json", "_delete_call"),
+        Route("DELETE", r"/v1/Services/([^/]+)/Maps/([^/]+)/Items/([^/]+)", "_delete_item"),
     )
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, state_dir: Path, seed: int = 1,
@@ -212,10 +231,11 @@ class TwilioSandbox(SandboxServer):
         more = len(rows) > size if direction == "PA" else bool(calls)
         return 200, self._calls_page(request, calls, page, size, more)
 
-    def _call_rows(self, where: list[str], args: list, direction: str, sid: str | None, size: int) -> list[str]:
+    def _call_rows(self, where: list[str], args: list, direction: str, position: str | None,
+                   size: int) -> list[str]:
         where, args = list(where), list(args)
-        if sid is not None:
-            start = self._call_start(sid)
+        if position is not None:
+            start, sid = _call_position(position)
             older = direction == "PA"
             where.append("(start_epoch < ? OR (start_epoch = ? AND sid > ?))" if older
                          else "(start_epoch > ? OR (start_epoch = ? AND sid < ?))")
@@ -224,12 +244,6 @@ class TwilioSandbox(SandboxServer):
         sql = f"SELECT body FROM calls {_where(where)} ORDER BY {order} LIMIT ?"
         bodies = [body for (body,) in self.state.db.execute(sql, (*args, size + 1))]
         return bodies if direction == "PA" else list(reversed(bodies[:size]))
-
-    def _call_start(self, sid: str) -> int:
-        row = self.state.db.execute("SELECT start_epoch FROM calls WHERE sid = ?", (sid,)).fetchone()
-        if row is None:
-            raise _bad_parameter("PageToken is invalid")
-        return row[0]
 
     def _calls_page(self, request: Request, calls: list[dict], page: int, size: int, more: bool) -> dict:
         base = {k: v[0] for k, v in request.query.items() if k not in ("Page", "PageToken", "PageSize")}
@@ -242,8 +256,8 @@ class TwilioSandbox(SandboxServer):
         start = page * size
         return {
             "calls": calls, "first_page_uri": uri(0), "uri": uri(page, request.arg("PageToken")),
-            "next_page_uri": uri(page + 1, _token("PA", calls[-1]["sid"])) if more else None,
-            "previous_page_uri": uri(page - 1, _token("PB", calls[0]["sid"])) if page > 0 and calls else None,
+            "next_page_uri": uri(page + 1, _token("PA", _call_mark(calls[-1]))) if more else None,
+            "previous_page_uri": uri(page - 1, _token("PB", _call_mark(calls[0]))) if page > 0 and calls else None,
             "page": page, "page_size": size, "start": start, "end": start + max(len(calls) - 1, 0),
         }
 
@@ -253,6 +267,15 @@ class TwilioSandbox(SandboxServer):
         if row is None:
             raise _not_found(request.path)
         return 200, self._present_call(json.loads(row[0]))
+
+    def _delete_call(self, request: Request, account_sid: str, sid: str) -> tuple[int, None]:
+        """Deletes a call record for good: Voice no longer lists or shows it."""
+        self._own_account(account_sid, request)
+        with self.state.db:
+            gone = self.state.db.execute("DELETE FROM calls WHERE sid = ?", (sid,)).rowcount
+        if not gone:
+            raise _not_found(request.path)
+        return 204, None
 
     def _present_call(self, body: dict) -> dict:
         uri = f"/2010-04-01/Accounts/{self.account_sid}/Calls/{body['sid']}"
@@ -350,9 +373,7 @@ class TwilioSandbox(SandboxServer):
         """Replaces the item's data (Sync does not merge), moving its revision and date_updated."""
         self._own_map(service_sid, map_sid, request)
         row = self._existing_item(unquote(key), request)
-        expected = request.headers.get("if-match")
-        if expected is not None and expected != str(row["revision"]):
-            raise twilio_error(412, 54103, "The revision of the Map Item does not match the expected revision")
+        self._check_revision(request, row)
         form = request.form()
         data = _data(form, required=not _ttl(form))
         changes = {"revision": row["revision"] + 1, "date_updated": iso(_now()),
@@ -364,6 +385,20 @@ class TwilioSandbox(SandboxServer):
                                   {**changes, "key": row["key"]})
         item = self._present_item(self._item_row(row["key"]))
         return 200, item, {"ETag": item["revision"]}
+
+    def _delete_item(self, request: Request, service_sid: str, map_sid: str, key: str) -> tuple[int, None]:
+        """Deletes the item for good (Sync keeps no tombstone); If-Match guards it as it guards updates."""
+        self._own_map(service_sid, map_sid, request)
+        row = self._existing_item(unquote(key), request)
+        self._check_revision(request, row)
+        with self.state.db:
+            self.state.db.execute("DELETE FROM items WHERE key = ?", (row["key"],))
+        return 204, None
+
+    def _check_revision(self, request: Request, row: sqlite3.Row) -> None:
+        expected = request.headers.get("if-match")
+        if expected is not None and expected != str(row["revision"]):
+            raise twilio_error(412, 54103, "The revision of the Map Item does not match the expected revision")
 
     def _item_row(self, key: str) -> sqlite3.Row | None:
         cursor = self.state.db.execute(

@@ -1,5 +1,7 @@
-"""Zendesk Support: reads users and tickets through the cursor-based incremental exports and writes
-user fields back with PUT /api/v2/users/{id}.json. Auth is Basic `{email}/token:{api_token}`.
+"""Zendesk Support: reads users and tickets through the cursor-based incremental exports, writes user
+fields back with PUT /api/v2/users/{id}.json, creates users with create_or_update keyed on external_id,
+and erases them in Zendesk's two steps (soft delete, then permanent deletion). Auth is Basic
+`{email}/token:{api_token}`.
 
 The export's own cursor orders by (updated_at, id), so records tied on a second never straddle a page
 boundary unseen, and Zendesk holds back the most recent minute, so nothing changes behind the cursor."""
@@ -38,17 +40,56 @@ class ZendeskAdapter:
             params = {"per_page": self.page_size, "cursor": body["after_cursor"]}
 
     def write(self, changes: list[Change]) -> list[WriteResult]:
-        return [self._put(change) for change in changes]
+        return [self._create(change) if change.source_id is None else self._update(change) for change in changes]
 
-    def _put(self, change: Change) -> WriteResult:
-        path = f"/api/v2/users/{change.source_id}.json"
+    def erase(self, source_ids: list[str]) -> list[WriteResult]:
+        return [self._erase(source_id) for source_id in source_ids]
+
+    def _update(self, change: Change) -> WriteResult:
+        return self._send(change.source_id, "PUT", f"/api/v2/users/{change.source_id}.json", change.patch)
+
+    def _create(self, change: Change) -> WriteResult:
+        """A new user, upserted on external_id = the golden customer id: a create retried after a lost
+        answer finds the user the first attempt made (200) instead of making a second one (201)."""
+        if not change.key:
+            # Without a stable key a retried create would duplicate the person; refuse rather than guess.
+            return WriteResult("", ok=False, reason="zendesk: a create needs a key (the golden customer id)")
+        user = {**change.patch, "external_id": change.key}
+        return self._send("", "POST", "/api/v2/users/create_or_update.json", user, expect=(200, 201))
+
+    def _send(self, source_id: str, method: str, path: str, user: dict,
+              expect: tuple[int, ...] = (200,)) -> WriteResult:
+        """One user write as a result; `source_id` is "" for a create, which learns its id from the answer."""
         try:
-            response = self.http.request("PUT", path, json={"user": change.patch})
+            response = self.http.request(method, path, json={"user": user}, expect=expect)
         except RetriableError as exc:
-            return WriteResult(change.source_id, ok=False, reason=str(exc), retriable=True)
+            return WriteResult(source_id, ok=False, reason=str(exc), retriable=True)
         except FatalError as exc:
-            return WriteResult(change.source_id, ok=False, reason=_reason(exc))
-        return WriteResult(change.source_id, ok=True, record=response.json().get("user"))
+            return WriteResult(source_id, ok=False, reason=_reason(exc))
+        record = response.json().get("user")
+        return WriteResult(source_id or str(record["id"]), ok=True, record=record)
+
+    def _erase(self, source_id: str) -> WriteResult:
+        """Soft delete, then permanent deletion: only the second step scrubs the personal data. Either
+        step finding no such user counts as done, so an erase retried after a lost answer succeeds."""
+        if not source_id.isdigit():
+            return WriteResult(source_id, ok=False, reason="zendesk: not a Zendesk user id")
+        try:
+            self._delete(f"/api/v2/users/{source_id}.json", done=200)
+            self._delete(f"/api/v2/deleted_users/{source_id}.json", done=204)
+        except RetriableError as exc:
+            return WriteResult(source_id, ok=False, reason=str(exc), retriable=True)
+        except FatalError as exc:
+            return WriteResult(source_id, ok=False, reason=str(exc))
+        return WriteResult(source_id, ok=True)
+
+    def _delete(self, path: str, done: int) -> None:
+        """A DELETE that also counts Zendesk's "no such record" as done."""
+        try:
+            self.http.request("DELETE", path, expect=(done,))
+        except FatalError as exc:
+            if not _record_not_found(exc):
+                raise
 
 
 def _position(cursor: dict | None) -> dict:
@@ -59,6 +100,12 @@ def _position(cursor: dict | None) -> dict:
 
 def _cursor(after: str | None, params: dict) -> dict:
     return {"after_cursor": after} if after else {"start_time": params.get("start_time", 0)}
+
+
+def _record_not_found(exc: FatalError) -> bool:
+    # Only Zendesk's own "no such record" means there is nothing to erase; any other 404 (a wrong base
+    # URL or path answers InvalidEndpoint or a proxy page) must not pass for a successful erasure.
+    return exc.status == 404 and isinstance(exc.body, dict) and exc.body.get("error") == "RecordNotFound"
 
 
 def _reason(exc: FatalError) -> str:

@@ -2,8 +2,9 @@
 
 It behaves like Zendesk where integrations usually break: Basic `{email}/token:{api_token}` auth,
 the cursor-based incremental exports (which hide the most recent minute), `page[size]` list paging,
-create-or-update (201 vs 200), 422 `RecordInvalid` bodies, per-bucket rate limits with
-`Retry-After`, and the kit's seeded faults. State lives in SQLite under the state directory.
+create-or-update (201 vs 200), 422 `RecordInvalid` bodies, the two-step deletion (a soft delete that
+keeps everything, then a permanent one that leaves only a tombstone in the export), per-bucket rate
+limits with `Retry-After`, and the kit's seeded faults. State lives in SQLite under the state directory.
 
 `concord sandbox zendesk --port 0` prints one JSON line (base URL, credentials, state file) and
 serves until SIGTERM or SIGINT.
@@ -50,11 +51,16 @@ CREATE INDEX IF NOT EXISTS users_email ON users (email_key);
 CREATE INDEX IF NOT EXISTS users_external ON users (external_id);
 CREATE TABLE IF NOT EXISTS tickets (id INTEGER PRIMARY KEY, updated_epoch INTEGER NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS tickets_updated ON tickets (updated_epoch, id);
+CREATE TABLE IF NOT EXISTS erased_users (id INTEGER PRIMARY KEY);
 """
 
 
 def _bad_value(description: str) -> ApiError:
     return ApiError(400, {"error": "InvalidValue", "description": description})
+
+
+def _record_not_found() -> ApiError:
+    return ApiError(404, {"error": "RecordNotFound", "description": "Not found"})
 
 
 def _record_invalid(details: dict) -> ApiError:
@@ -110,6 +116,8 @@ class ZendeskSandbox(SandboxServer):
         Route("GET", r"/api/v2/users/(\d+)\.json", "_show"),
         Route("PUT", r"/api/v2/users/(\d+)\.json", "_update"),
         Route("POST", r"/api/v2/users/create_or_update\.json", "_create_or_update"),
+        Route("DELETE", r"/api/v2/users/(\d+)\.json", "_soft_delete"),
+        Route("DELETE", r"/api/v2/deleted_users/(\d+)\.json", "_delete_permanently"),
     )
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, state_dir: Path, seed: int = 1,
@@ -197,17 +205,19 @@ class ZendeskSandbox(SandboxServer):
         return [json.loads(body) for (body,) in rows]
 
     def _list_users(self, request: Request) -> tuple[int, dict]:
-        return self._list(request, "users", self._present)
+        # A permanently deleted user is only a tombstone in the export; lists no longer show it.
+        return self._list(request, "users", self._present, "id NOT IN (SELECT id FROM erased_users)")
 
     def _list_tickets(self, request: Request) -> tuple[int, dict]:
         return self._list(request, "tickets", self._present_ticket)
 
-    def _list(self, request: Request, table: str, present) -> tuple[int, dict]:
-        """Cursor list paging: `page[size]=` (max 100), `page[after]=`, ordered by id."""
+    def _list(self, request: Request, table: str, present, visible: str = "1") -> tuple[int, dict]:
+        """Cursor list paging: `page[size]=` (max 100), `page[after]=`, ordered by id; `visible` is an
+        SQL condition on the rows the list may show."""
         size = _int_param(request, "page[size]", LIST_MAX_PAGE, LIST_MAX_PAGE)
         after_id = _decode_cursor("p", request.arg("page[after]"), 1)[0] if request.arg("page[after]") else 0
         rows = [json.loads(b) for (b,) in self.state.db.execute(
-            f"SELECT body FROM {table} WHERE id > ? ORDER BY id LIMIT ?", (after_id, size + 1))]
+            f"SELECT body FROM {table} WHERE id > ? AND {visible} ORDER BY id LIMIT ?", (after_id, size + 1))]
         page, has_more = rows[:size], len(rows) > size
         after = _encode_cursor("p", page[-1]["id"]) if page else None
         next_url = (f"{self.base_url}/api/v2/{table}.json?{urlencode({'page[size]': size, 'page[after]': after})}"
@@ -229,6 +239,22 @@ class ZendeskSandbox(SandboxServer):
         if match_id is not None:
             return 200, {"user": self._present(self._apply(self._get(match_id), changes))}
         return 201, {"user": self._present(self._create(changes))}
+
+    def _soft_delete(self, request: Request, user_id: str) -> tuple[int, dict]:
+        """DELETE /users/{id}: the user turns inactive but keeps every field until deleted for good."""
+        user = self._existing(int(user_id))
+        return 200, {"user": self._present(self._stamped(user, {**user, "active": False}))}
+
+    def _delete_permanently(self, request: Request, user_id: str) -> tuple[int, None]:
+        """DELETE /deleted_users/{id}: only a soft-deleted user can go; what stays is a tombstone that
+        the export still serves (so that syncs learn of the deletion) and that reads answer 404 for."""
+        user = self._get(int(user_id))
+        if user is None or user["active"] or self._erased(user["id"]):
+            raise _record_not_found()
+        self._stamped(user, _tombstone(user))
+        with self.state.db:
+            self.state.db.execute("INSERT INTO erased_users VALUES (?)", (user["id"],))
+        return 204, None
 
     # -- reads and writes of state --
 
@@ -253,9 +279,12 @@ class ZendeskSandbox(SandboxServer):
 
     def _existing(self, user_id: int) -> dict:
         user = self._get(user_id)
-        if user is None:
-            raise ApiError(404, {"error": "RecordNotFound", "description": "Not found"})
+        if user is None or self._erased(user_id):
+            raise _record_not_found()
         return user
+
+    def _erased(self, user_id: int) -> bool:
+        return self.state.db.execute("SELECT 1 FROM erased_users WHERE id = ?", (user_id,)).fetchone() is not None
 
     def _match(self, changes: dict) -> int | None:
         # Zendesk matches on external_id first, then on email.
@@ -269,7 +298,10 @@ class ZendeskSandbox(SandboxServer):
 
     def _apply(self, user: dict, changes: dict) -> dict:
         self._validate(changes, user["id"])
-        updated = _merged(user, changes)
+        return self._stamped(user, _merged(user, changes))
+
+    def _stamped(self, user: dict, updated: dict) -> dict:
+        """Saves `updated` in place of `user` with a new updated_at, unless nothing changed."""
         if updated != user:
             updated["updated_at"] = iso(int(time.time()))
             self._save(updated)
@@ -347,6 +379,12 @@ def _type_errors(changes: dict) -> dict:
         for field, allowed in WRITABLE_TYPES.items()
         if field in changes and not isinstance(changes[field], allowed)
     }
+
+
+def _tombstone(user: dict) -> dict:
+    """What a permanently deleted user leaves behind: its id, role and creation date, nothing personal."""
+    scrubbed = dict.fromkeys(("name", "email", "phone", "external_id", "organization_id", "time_zone", "locale"))
+    return {**user, **scrubbed, "verified": False, "active": False, "tags": [], "user_fields": {}}
 
 
 def _merged(user: dict, changes: dict) -> dict:

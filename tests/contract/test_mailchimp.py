@@ -1,8 +1,8 @@
 """Mailchimp passes the adapter contract against its sandbox, and the sandbox behaves like the
 Mailchimp Marketing API where the adapter depends on it: auth and its 401 body, count/offset
-paging with since_last_changed, the bare 429, upsert semantics and problem bodies, persistence,
-and the command line. There is no Mailchimp spec in ../shared/vendor-specs/, so the shapes checked
-here follow ../shared/vendor-apis.md."""
+paging with since_last_changed, the bare 429, upsert semantics and problem bodies, permanent
+deletion and the "forgotten" state it leaves, persistence, and the command line. There is no
+Mailchimp spec in ../shared/vendor-specs/, so the shapes checked here follow ../shared/vendor-apis.md."""
 from __future__ import annotations
 
 import json
@@ -34,6 +34,9 @@ from canonical.sandboxes import endpoint_of
 REPO = Path(__file__).resolve().parents[2]
 SEED, CUSTOMERS = 3, 150
 ERRORS_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
+# Where a member holds what names or reaches the person: all of it must be gone once erased.
+PERSONAL = ("email_address", "full_name", "ip_signup", "ip_opt", "merge_fields.FNAME", "merge_fields.LNAME",
+            "merge_fields.PHONE", "merge_fields.ADDRESS", "merge_fields.BIRTHDAY")
 
 
 def start(state_dir, faults=None, **options):
@@ -59,7 +62,12 @@ def member_url(sandbox, member_id: str) -> str:
 
 
 def read_back(sandbox, source_id):
-    return session(sandbox).get(member_url(sandbox, source_id), timeout=10).json()
+    """The member as the sandbox holds it; None once Mailchimp answers 404 (deleted for good)."""
+    response = session(sandbox).get(member_url(sandbox, source_id), timeout=10)
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    return response.json()
 
 
 def touch(sandbox, source_id):
@@ -74,6 +82,18 @@ def sample_write(source_id):
     patch = mappings.load("mailchimp").customers.to_source(
         {"given_name": "Ana", "family_name": "Lima", "phones": ["+1 415 555 0134"], "consent.email.status": "pending"})
     return Change(source_id, patch)
+
+
+def sample_create(key):
+    # The mapping's reverse gives the fields; the address is added by hand: it is the member's key,
+    # which a create needs and the mapping does not write back (see mappings/mailchimp.yaml).
+    patch = mappings.load("mailchimp").customers.to_source(
+        {"given_name": "Nova", "family_name": "Reyes", "phones": ["+1 415 555 0199"]})
+    return Change(None, {**patch, "email_address": f"{key}@example.org"}, key=key)
+
+
+def erased(raw):
+    return raw is None or not any(mappings.get_path(raw, path) for path in PERSONAL)
 
 
 def _leaves(data: dict, prefix: str = ""):
@@ -105,6 +125,8 @@ TestMailchimpContract = contract_suite(Harness(
     written=written,
     future_cursor=lambda: {"high": "2100-01-01T00:00:00.000Z", "seen": {}},
     expected_ids=expected_ids,
+    sample_create=sample_create,
+    erased=erased,
 ))
 
 
@@ -244,10 +266,104 @@ def test_write_failures_are_results_that_name_the_field_but_not_the_value(sandbo
     assert results[3].record["merge_fields"]["FNAME"] == "Ana" and results[3].record["merge_fields"]["PHONE"] == ""
 
 
-def test_a_write_that_keeps_failing_is_retriable(tmp_path):
+def test_a_write_or_erasure_that_keeps_failing_is_retriable(tmp_path):
     with start(tmp_path / "down", faults=Faults(seed=2, error_rate=1.0)) as down:
-        [result] = build(down, max_wait=1.0).write([Change("0" * 32, {"merge_fields": {"FNAME": "Ana"}})])
-    assert (result.ok, result.retriable) == (False, True) and "500" in result.reason
+        adapter = build(down, max_wait=1.0)
+        [written] = adapter.write([Change("0" * 32, {"merge_fields": {"FNAME": "Ana"}})])
+        [erasure] = adapter.erase(["0" * 32])
+    for result in (written, erasure):
+        assert (result.ok, result.retriable) == (False, True) and "500" in result.reason
+
+
+def delete_permanent(sandbox, member_id: str, list_id: str | None = None) -> requests.Response:
+    return session(sandbox).post(
+        f"{sandbox.base_url}/3.0/lists/{list_id or sandbox.list_id}/members/{member_id}/actions/delete-permanent")
+
+
+def report(sandbox) -> dict[str, dict]:
+    """The campaign's email-activity entries by member id."""
+    response = session(sandbox).get(f"{sandbox.base_url}/3.0/reports/{sandbox.campaign_id}/email-activity",
+                                    params={"count": 1000})
+    return {entry["email_id"]: entry for entry in response.json()["emails"]}
+
+
+def test_permanent_deletion_answers_204_and_the_member_is_gone_for_good(sandbox):
+    member = read_back(sandbox, sorted(expected_ids(sandbox)["members"])[0])
+    before = members_page(sandbox)["total_items"]
+    response = delete_permanent(sandbox, member["id"])
+    assert response.status_code == 204 and response.content == b"" and "Content-Type" not in response.headers
+    assert_problem(session(sandbox).get(member_url(sandbox, member["id"])), 404, "Resource Not Found")
+    assert erased(read_back(sandbox, member["id"])) and not erased(member)  # the harness's check can tell
+    everyone = members_page(sandbox, count=1000)
+    assert everyone["total_items"] == before - 1 and member["id"] not in {m["id"] for m in everyone["members"]}
+    assert_problem(delete_permanent(sandbox, member["id"]), 404, "Resource Not Found")  # nothing left to delete
+
+
+def test_a_forgotten_address_is_refused_by_every_later_upsert(sandbox):
+    member = read_back(sandbox, sorted(expected_ids(sandbox)["members"])[0])
+    assert delete_permanent(sandbox, member["id"]).status_code == 204
+    for email in (member["email_address"], member["email_address"].upper()):  # the hash ignores case
+        again = put(sandbox, member["id"], email_address=email, status_if_new="transactional")
+        assert_problem(again, 400, "Forgotten Email Not Subscribed")
+    assert read_back(sandbox, member["id"]) is None
+
+
+def test_permanent_deletion_anonymizes_the_members_report_entries_and_nothing_else(sandbox):
+    before = report(sandbox)
+    victim = next(email_id for email_id, entry in before.items() if entry["email_address"])
+    assert delete_permanent(sandbox, victim).status_code == 204
+    after = report(sandbox)
+    assert after[victim] == {**before[victim], "email_address": None}  # the events stay, anonymous
+    assert {k: v for k, v in after.items() if k != victim} == {k: v for k, v in before.items() if k != victim}
+
+
+def test_permanent_deletion_in_another_audience_is_a_404_that_deletes_nothing(sandbox):
+    member_id = sorted(expected_ids(sandbox)["members"])[0]
+    assert_problem(delete_permanent(sandbox, member_id, list_id="0" * 10), 404, "Resource Not Found")
+    assert read_back(sandbox, member_id) is not None
+
+
+def test_erase_is_safe_to_retry_and_tells_nothing_of_the_person(sandbox, caplog):
+    caplog.set_level("DEBUG")
+    member = read_back(sandbox, sorted(expected_ids(sandbox)["members"])[0])
+    adapter = build(sandbox)
+    # The second erasure of the member stands for a retry after a lost answer; the last id never existed.
+    results = adapter.erase([member["id"], member["id"], "0" * 32])
+    assert [(r.source_id, r.ok, r.reason) for r in results] == [(member["id"], True, None), (member["id"], True, None),
+                                                                 ("0" * 32, True, None)]
+    comeback = Change(None, {"email_address": member["email_address"], "merge_fields": {"FNAME": "Back"}}, key="cus_9")
+    [refused] = adapter.write([comeback])
+    assert (refused.source_id, refused.ok, refused.retriable) == (member["id"], False, False)
+    assert "Forgotten Email Not Subscribed" in refused.reason and "email_address" in refused.reason
+    for personal in (member["email_address"], member["merge_fields"]["FNAME"], member["merge_fields"]["LNAME"]):
+        assert personal not in refused.reason and personal not in caplog.text
+
+
+def test_erasing_in_an_audience_that_does_not_exist_fails_instead_of_passing_for_done(sandbox):
+    endpoint = endpoint_of(sandbox.info())
+    adapter = build(sandbox, extra={**endpoint.extra, "list_id": "0" * 10})
+    [result] = adapter.erase([sorted(expected_ids(sandbox)["members"])[0]])
+    assert (result.ok, result.retriable) == (False, False) and "404" in result.reason
+
+
+def test_a_create_is_an_upsert_on_the_address_that_opts_no_one_in(sandbox):
+    adapter, change = build(sandbox), sample_create("cus_42")
+    [created] = adapter.write([change])
+    assert created.ok and created.source_id == created.record["id"] == subscriber_hash(change.patch["email_address"])
+    assert created.record["status"] == "transactional" and created.record["merge_fields"]["FNAME"] == "Nova"
+    shouted = replace(change, patch={**change.patch, "email_address": change.patch["email_address"].upper()})
+    [same] = adapter.write([shouted])
+    assert same.ok and same.source_id == created.source_id
+    existing = read_back(sandbox, sorted(expected_ids(sandbox)["members"])[0])
+    [known] = adapter.write([Change(None, {"email_address": existing["email_address"]}, key="cus_43")])
+    assert known.ok and known.source_id == existing["id"]  # an address already there is that member
+    assert members_page(sandbox)["total_items"] == len(expected_ids(sandbox)["members"]) + 1
+
+
+def test_a_create_without_an_address_is_a_result_naming_the_missing_field(sandbox):
+    [result] = build(sandbox).write([Change(None, {"merge_fields": {"FNAME": "Ana"}}, key="cus_44")])
+    assert (result.source_id, result.ok, result.retriable) == ("", False, False) and "email_address" in result.reason
+    assert members_page(sandbox)["total_items"] == len(expected_ids(sandbox)["members"])
 
 
 def members_by_change() -> list[tuple[str, str]]:

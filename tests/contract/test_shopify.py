@@ -42,6 +42,7 @@ def touch(sandbox, source_id):
 
 
 def read_back(sandbox, source_id):
+    # Shopify answers an unknown customer with null, its GraphQL "404".
     return graphql(sandbox, READ_BACK, id=source_id)["customer"]
 
 
@@ -50,6 +51,17 @@ def sample_write(source_id):
     canonical = {"given_name": "Ana", "family_name": "Contract", "phones": ["+14155550123"],
                  "consent.sms.status": "unsubscribed"}
     return Change(source_id, mappings.load("shopify").customers.to_source(canonical))
+
+
+def sample_create(key):
+    # A new customer in Shopify's names, with an email of its own: Shopify refuses a taken one.
+    return Change(None, {"firstName": "Nova", "lastName": "Contract", "email": f"{key}@create.example",
+                         "emailMarketingConsent": {"marketingState": "SUBSCRIBED"}}, key=key)
+
+
+def erased(raw):
+    """Whether nothing personal is left: Shopify's erasure removes the customer, so None."""
+    return raw is None or not any(raw.get(k) for k in ("firstName", "lastName", "email", "phone", "defaultAddress"))
 
 
 def holds(record: dict, patch: dict) -> bool:
@@ -73,4 +85,6 @@ TestShopifyContract = contract_suite(Harness(
     written=lambda record, change: holds(record, change.patch),
     future_cursor=lambda: {"high": "2099-01-01T00:00:00.000Z", "seen": {}},
     expected_ids=expected_ids,
+    sample_create=sample_create,
+    erased=erased,
 ))

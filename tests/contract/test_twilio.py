@@ -1,6 +1,7 @@
 """Twilio passes the adapter contract against its sandbox."""
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import replace
@@ -37,7 +38,10 @@ def _auth(sandbox):
 
 
 def read_back(sandbox, key):
+    """The map item, or None once Sync answers 404 (deleted)."""
     response = requests.get(_item_url(sandbox, key), auth=_auth(sandbox), timeout=10)
+    if response.status_code == 404:
+        return None
     response.raise_for_status()
     return response.json()
 
@@ -46,6 +50,18 @@ def touch(sandbox, key):
     data = {**read_back(sandbox, key)["data"], "touched": time.time_ns()}
     requests.post(_item_url(sandbox, key), data={"Data": json.dumps(data)}, auth=_auth(sandbox),
                   timeout=10).raise_for_status()
+
+
+def sample_create(customer_id):
+    """A new caller: a number of exchange 555 outside 01xx, which no person of the world owns."""
+    number = f"+1202555{200 + int(hashlib.sha256(customer_id.encode()).hexdigest(), 16) % 9800:04d}"
+    return Change(None, {"key": number, "data": {"name": "New Caller", "email": f"{customer_id}@example.com",
+                                                 "consent_sms": True}}, key=customer_id)
+
+
+def erased(raw):
+    # The item's key is the number itself: any item still served holds personal data.
+    return raw is None
 
 
 def written(record, change):
@@ -68,4 +84,6 @@ TestTwilioContract = contract_suite(Harness(
     written=written,
     future_cursor=lambda: {"high": "2999-01-01T00:00:00.000Z", "seen": {}},
     expected_ids=expected_ids,
+    sample_create=sample_create,
+    erased=erased,
 ))

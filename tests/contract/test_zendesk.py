@@ -1,9 +1,11 @@
-"""Zendesk passes the adapter contract against its sandbox."""
+"""Zendesk passes the adapter contract against its sandbox, plus what its create and erase add to it."""
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import replace
 
+import pytest
 import requests
 
 from adapters.base import Change
@@ -14,6 +16,7 @@ from adapters.zendesk.seed import seed
 from canonical.sandboxes import endpoint_of
 
 SEED, CUSTOMERS = 3, 150
+PERSONAL = ("name", "email", "phone", "external_id")  # what identifies a person in a Zendesk user
 
 
 def start(state_dir, faults=None):
@@ -36,8 +39,22 @@ def touch(sandbox, source_id):
 
 
 def read_back(sandbox, source_id):
+    """The user as GET /users/{id} serves it; None once Zendesk answers 404 (permanently deleted)."""
     response = requests.get(f"{sandbox.base_url}/api/v2/users/{source_id}.json", auth=_auth(sandbox), timeout=10)
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
     return response.json()["user"]
+
+
+def sample_create(key):
+    # No email: create_or_update would match a retry on it too, and then only the key is under test.
+    return Change(None, {"name": f"New Customer {key}", "phone": f"+1415555{zlib.crc32(key.encode()) % 10_000:04d}"},
+                  key=key)
+
+
+def erased(raw):
+    return raw is None or not any(raw.get(field) for field in PERSONAL)
 
 
 def expected_ids(_sandbox):
@@ -55,4 +72,71 @@ TestZendeskContract = contract_suite(Harness(
     written=lambda record, change: record.get("external_id") == change.patch["external_id"],
     future_cursor=lambda: {"start_time": int(time.time()) + 86_400},
     expected_ids=expected_ids,
+    sample_create=sample_create,
+    erased=erased,
 ))
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    with start(tmp_path / "sandbox") as running:
+        yield running
+
+
+def export(sandbox):
+    """Every user the incremental export serves, by id."""
+    pages = build(sandbox).read("users", None)
+    return {raw["id"]: raw for page in pages for raw in page.records}
+
+
+def test_erase_is_safe_to_retry_and_an_unknown_user_is_nothing_to_erase(sandbox):
+    adapter = build(sandbox)
+    victim = sorted(expected_ids(sandbox)["users"])[0]
+    results = adapter.erase([victim]) + adapter.erase([victim, "999999999"])
+    assert [(r.source_id, r.ok, r.reason) for r in results] == [
+        (victim, True, None), (victim, True, None), ("999999999", True, None)]
+    assert read_back(sandbox, victim) is None and erased(export(sandbox)[int(victim)])
+
+
+def test_erase_finishes_a_user_that_was_only_soft_deleted(sandbox):
+    victim = sorted(expected_ids(sandbox)["users"])[2]
+    requests.delete(f"{sandbox.base_url}/api/v2/users/{victim}.json", auth=_auth(sandbox),
+                    timeout=10).raise_for_status()
+    assert not erased(read_back(sandbox, victim))  # a soft delete alone scrubs nothing
+    [result] = build(sandbox).erase([victim])
+    assert result.ok and read_back(sandbox, victim) is None
+
+
+def test_erase_reports_a_404_that_is_not_zendesks_record_not_found(sandbox):
+    # A wrong base URL answers 404 InvalidEndpoint: that must not pass for "already erased".
+    adapter = build(sandbox, base_url=f"{sandbox.base_url}/not-zendesk")
+    victim = sorted(expected_ids(sandbox)["users"])[0]
+    [result] = adapter.erase([victim])
+    assert not result.ok and "404" in result.reason and not result.retriable
+    assert not erased(read_back(sandbox, victim))
+
+
+def test_erase_refuses_what_is_not_a_user_id(sandbox):
+    [result] = build(sandbox).erase(["12/../34"])
+    assert not result.ok and result.reason == "zendesk: not a Zendesk user id"
+    assert sandbox.stats["requests"] == 0
+
+
+def test_a_create_answers_with_the_new_users_id_and_sets_the_key_as_external_id(sandbox):
+    change = sample_create("cus_created")
+    [result] = build(sandbox).write([change])
+    assert result.ok and result.record["external_id"] == "cus_created"
+    assert read_back(sandbox, result.source_id)["phone"] == change.patch["phone"]
+
+
+def test_a_create_without_a_key_is_refused_before_any_request(sandbox):
+    [result] = build(sandbox).write([Change(None, {"name": "No Key", "email": "no.key@contract.example"})])
+    assert (result.source_id, result.ok) == ("", False) and "key" in result.reason
+    assert sandbox.stats["requests"] == 0
+
+
+def test_a_refused_create_names_the_field_but_not_its_value(sandbox):
+    change = Change(None, {"name": "Bad Address", "email": "bad.address(at)contract.example"}, key="cus_bad")
+    [result] = build(sandbox).write([change])
+    assert not result.ok and not result.retriable
+    assert "email: InvalidFormat" in result.reason and "bad.address" not in result.reason

@@ -1,19 +1,21 @@
 """Integration tests for the HubSpot sandbox and adapter: real HTTP on 127.0.0.1, state in tmp_path.
 
 They pin what the adapter relies on (bearer auth, list and search paging and the 10,000-result
-cap, batch upsert's 200/207 and unordered results, subscription statuses, rate-limit headers and
-429 bodies, persistence, the CLI line) and check the sandbox's answers against HubSpot's published
-OpenAPI specs (answers strictly, the adapter's requests leniently), so that the sandbox cannot drift
-away from what HubSpot does.
+cap, batch upsert's 200/207 and unordered results, subscription statuses read in batches with the
+time of their last change, rate-limit headers and 429 bodies, persistence, the CLI line) and check
+the sandbox's answers against HubSpot's published OpenAPI specs (answers strictly, the adapter's
+requests leniently), so that the sandbox cannot drift away from what HubSpot does.
 """
 from __future__ import annotations
 
 import copy
 import json
 import logging
+import math
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -23,21 +25,27 @@ import pytest
 import requests
 from openapi_schema_validator import OAS30Validator
 
-from adapters.base import Change
-from adapters.hubspot.client import HubSpotAdapter
-from adapters.hubspot.sandbox import HubSpotSandbox
-from adapters.hubspot.seed import seed
+from adapters.base import Change, WriteResult
+from adapters.hubspot.client import HubSpotAdapter, _redact
+from adapters.hubspot.sandbox import SUBSCRIPTION_CREATED, HubSpotSandbox
+from adapters.hubspot.seed import iso_millis, seed
 from adapters.sandbox import Faults
 from adapters.world import World
+from canonical import mapping as mappings
 from canonical.sandboxes import endpoint_of
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS = REPO.parent / "shared" / "vendor-specs"
 CONTACTS_SPEC, CONSENT_SPEC = "hubspot_crm_contacts_v3.json", "hubspot_communication_preferences_v3.json"
+CONSENT_V4_SPEC = "hubspot_communication_preferences_v4.json"
 PEOPLE = 40
 CONTACTS, SEARCH = "/crm/v3/objects/contacts", "/crm/v3/objects/contacts/search"
 UPSERT, EVENTS = "/crm/v3/objects/contacts/batch/upsert", "/email/public/v1/events"
+GDPR_DELETE = "/crm/v3/objects/contacts/gdpr-delete"
 STATUS, SUBSCRIBE = "/communication-preferences/v3/status/email/", "/communication-preferences/v3/subscribe"
+STATUSES, STATUS_V4 = "/communication-preferences/v4/statuses/batch/read", "/communication-preferences/v4/statuses/"
+# Addresses per v4 status batch: HubSpot's batch cap (its spec states none for these endpoints).
+STATUS_BATCH_LIMIT = 100
 RATE_HEADERS = ("X-HubSpot-RateLimit-Daily", "X-HubSpot-RateLimit-Daily-Remaining",
                 "X-HubSpot-RateLimit-Interval-Milliseconds", "X-HubSpot-RateLimit-Max", "X-HubSpot-RateLimit-Remaining")
 
@@ -118,6 +126,22 @@ def recorded_requests(adapter_: HubSpotAdapter) -> list[requests.PreparedRequest
     return sent
 
 
+def recorded_responses(adapter_: HubSpotAdapter) -> list[requests.Response]:
+    """Every answer the adapter receives, as recorded_requests records its requests."""
+    received: list[requests.Response] = []
+    adapter_.http.session.hooks["response"].append(lambda response, **_: received.append(response))
+    return received
+
+
+def read_statuses(sandbox: HubSpotSandbox, addresses: list[str]) -> requests.Response:
+    return client(sandbox).post(sandbox.base_url + STATUSES, params={"channel": "EMAIL"}, json={"inputs": addresses})
+
+
+def seeded_statuses(sandbox: HubSpotSandbox) -> dict[str, tuple[str, str]]:
+    """Address -> (v4 status, time of its last change) as seeded from the world's consent."""
+    return {key: (status, iso_millis(at)) for key, status, at in seed(sandbox.seed, sandbox.customers).subscriptions}
+
+
 # -- seed --
 
 def test_seed_is_deterministic_and_keeps_hubspot_shapes_and_broken_values():
@@ -130,7 +154,7 @@ def test_seed_is_deterministic_and_keeps_hubspot_shapes_and_broken_values():
     held = {c["id"]: c["properties"] for c in data.contacts}
     broken = [v for v in views if v.malformed]
     assert broken and all(held[v.source_id][v.malformed] == getattr(v, v.malformed) for v in broken)
-    assert {status for _, status, _ in data.subscriptions} == {"SUBSCRIBED", "NOT_SUBSCRIBED"}
+    assert {status for _, status, _ in data.subscriptions} == {"SUBSCRIBED", "UNSUBSCRIBED"}
     assert all(e["recipient"] == e["recipient"].strip().lower() and "@" in e["recipient"] for e in data.events)
 
 
@@ -231,15 +255,55 @@ def test_a_contact_changed_during_a_read_is_delivered_again_and_none_is_lost(sta
     assert first[0] in rest and rest.count(unread) == 1
 
 
-def test_adapter_attaches_the_subscription_status_of_each_delivered_contact(start):
+def test_adapter_attaches_each_contacts_status_with_the_time_it_last_changed(start):
     sandbox = start()
+    # A new contact's address has no status yet: HubSpot answers NOT_SPECIFIED for it.
+    created = client(sandbox).post(sandbox.base_url + UPSERT, json={"inputs": [
+        {"id": "nora.new@example.com", "idProperty": "email", "properties": {"firstname": "Nora"}}]})
+    everyone = [*with_email(sandbox), (created.json()["results"][0]["id"], "nora.new@example.com")]
     records = [r for p in adapter(sandbox).read("contacts", None) for r in p.records]
     held = {r["id"]: r.get("emailSubscription") for r in records}
-    for contact_id, address in with_email(sandbox):
-        status = client(sandbox).get(sandbox.base_url + STATUS + quote(address, safe="")).json()
-        conforms(status, "PublicSubscriptionStatusesResponse", CONSENT_SPEC)
-        assert held[contact_id] == status["subscriptionStatuses"][0]
+    answer = read_statuses(sandbox, [address for _, address in everyone])
+    conforms(answer.json(), "BatchResponsePublicStatusBulkResponse", CONSENT_V4_SPEC)
+    statuses = {r["subscriberIdString"]: r["statuses"][0] for r in answer.json()["results"]}
+    seeded = seeded_statuses(sandbox)
+    assert seeded
+    for contact_id, address in everyone:
+        key = address.lower()
+        assert held[contact_id] == statuses[key]
+        wanted = seeded.get(key, ("NOT_SPECIFIED", SUBSCRIPTION_CREATED))
+        assert (held[contact_id]["status"], held[contact_id]["timestamp"]) == wanted
     assert all(held[i] is None for i in contact_ids(sandbox) if i not in dict(with_email(sandbox)))
+
+
+def test_the_mapping_gives_consent_its_status_and_time(start):
+    sandbox = start()
+    records = [r for p in adapter(sandbox).read("contacts", None) for r in p.records]
+    contacts = mappings.load("hubspot").stream("contacts")
+    canonical = {r["id"]: contacts.to_canonical(r)[0] for r in records}
+    words = {"SUBSCRIBED": "subscribed", "UNSUBSCRIBED": "unsubscribed"}
+    seeded = seeded_statuses(sandbox)
+    dated = [(i, a.lower()) for i, a in with_email(sandbox) if a.lower() in seeded]
+    assert dated
+    for contact_id, key in dated:
+        status, at = seeded[key]
+        assert canonical[contact_id]["consent"] == {"email": {"status": words[status], "updated_at": at}}
+
+
+def test_consent_is_read_in_batches_not_one_request_per_contact(start):
+    sandbox = start(customers=400)
+    reader = adapter(sandbox, page_size=200)
+    sent = recorded_requests(reader)
+    pages = list(reader.read("contacts", None))
+    contacts = sum(len(p.records) for p in pages)
+    batches = [json.loads(r.body)["inputs"] for r in sent if r.path_url.startswith(STATUSES)]
+    assert contacts > STATUS_BATCH_LIMIT and len(with_email(sandbox)) > STATUS_BATCH_LIMIT
+    assert len(batches) <= math.ceil(contacts / STATUS_BATCH_LIMIT) + len(pages)
+    assert all(0 < len(inputs) <= STATUS_BATCH_LIMIT for inputs in batches)
+    assert not any(STATUS in r.path_url for r in sent)
+    for request in (r for r in sent if r.path_url.startswith(STATUSES)):
+        assert request.path_url == STATUSES + "?channel=EMAIL"
+        conforms(json.loads(request.body), "BatchInputString", CONSENT_V4_SPEC)
 
 
 def test_email_events_page_by_offset_and_resume_from_the_cursor(start):
@@ -320,24 +384,93 @@ def test_adapter_write_gives_one_result_per_change_naming_fields_not_values(star
         conforms(upsert, "BatchInputSimplePublicObjectBatchInputUpsert", lenient=True)
 
 
-def test_consent_is_written_through_subscribe_and_unsubscribe_idempotently(start):
+def test_consent_is_written_through_the_v4_status_update_idempotently_and_stamped_now(start):
     sandbox = start()
     session = client(sandbox)
     writer = adapter(sandbox)
-    sent = recorded_requests(writer)
+    answers = recorded_responses(writer)
     contact_id, address = with_email(sandbox)[0]
-    status_url = sandbox.base_url + STATUS + quote(address, safe="")
     before = session.get(f"{sandbox.base_url}{CONTACTS}/{contact_id}").json()["updatedAt"]
-    for wanted in ("SUBSCRIBED", "SUBSCRIBED", "NOT_SUBSCRIBED"):
+    reasons = []
+    for wanted in ("SUBSCRIBED", "SUBSCRIBED", "UNSUBSCRIBED"):
+        written_from = iso_millis(int(time.time() * 1000))
         [result] = writer.write([Change(contact_id, {"emailSubscription": {"status": wanted}})])
         assert result.ok, result.reason
-        assert session.get(status_url).json()["subscriptionStatuses"][0]["status"] == wanted
+        reasons.append(result.record["emailSubscription"]["setStatusSuccessReason"])
+        [held] = read_statuses(sandbox, [address]).json()["results"][0]["statuses"]
+        assert held["status"] == wanted and (held["timestamp"] >= written_from or reasons[-1] == "NO_STATUS_CHANGE")
+    assert reasons[1:] == ["NO_STATUS_CHANGE", "REQUESTED_CHANGE_OCCURRED"]
     assert session.get(f"{sandbox.base_url}{CONTACTS}/{contact_id}").json()["updatedAt"] > before
-    again = session.post(sandbox.base_url + SUBSCRIBE.replace("subscribe", "unsubscribe"),
-                         json={"emailAddress": address, "subscriptionId": sandbox.info()["subscription_id"]})
-    assert again.status_code == 400 and again.json()["category"] == "VALIDATION_ERROR"
-    for request in (r for r in sent if "subscribe" in r.path_url):
-        conforms(json.loads(request.body), "PublicUpdateSubscriptionStatusRequest", CONSENT_SPEC)
+    updates = [a for a in answers if a.request.path_url.startswith(STATUS_V4) and STATUSES not in a.request.path_url]
+    assert len(updates) == 3
+    for answer in updates:
+        conforms(json.loads(answer.request.body), "PartialPublicStatusRequest", CONSENT_V4_SPEC)
+        conforms(answer.json(), "ActionResponseWithResultsPublicStatus", CONSENT_V4_SPEC)
+
+
+def test_a_create_is_keyed_by_the_golden_id_and_carries_its_consent(start):
+    sandbox = start()
+    writer = adapter(sandbox)
+    sent = recorded_requests(writer)
+    create = Change(None, {"properties": {"firstname": "Nova", "email": "nova.reyes@example.org"},
+                           "emailSubscription": {"status": "SUBSCRIBED"}}, key="cus_nova")
+    existing = contact_ids(sandbox)[0]
+    update = Change(existing, {"properties": {"lastname": "Reyes"}})
+    updated, first, again, keyless = writer.write([update, create, create,
+                                                   Change(None, {"properties": {"firstname": "Kim"}})])
+    assert (updated.source_id, updated.ok) == (existing, True)
+    assert first.ok and again.ok and first.source_id == again.source_id not in contact_ids(sandbox)
+    assert first.record["emailSubscription"]["status"] == "SUBSCRIBED"
+    assert (keyless.source_id, keyless.ok) == (None, False) and "key" in keyless.reason
+    upserts = [json.loads(r.body) for r in sent if r.path_url == UPSERT]
+    # Updates and creates go in batches of their own; the same create twice never shares one.
+    by = [[i["idProperty"] for i in u["inputs"]] for u in upserts]
+    assert by == [["hs_object_id"], ["concord_customer_id"], ["concord_customer_id"]]
+    for upsert in upserts:
+        conforms(upsert, "BatchInputSimplePublicObjectBatchInputUpsert", lenient=True)
+    ids, _ = read_ids(adapter(sandbox), "contacts")
+    assert ids.count(first.source_id) == 1
+
+
+def test_erase_deletes_the_contact_and_its_status_for_good_and_a_retry_is_done(start):
+    sandbox = start()
+    session = client(sandbox)
+    eraser = adapter(sandbox)
+    sent = recorded_responses(eraser)
+    contact_id, address = with_email(sandbox)[0]
+    assert eraser.erase([contact_id, contact_id]) == [WriteResult(contact_id, ok=True)] * 2
+    assert [(a.request.path_url, a.status_code) for a in sent] == [(GDPR_DELETE, 204), (GDPR_DELETE, 404)]
+    assert sent[0].content == b""
+    conforms(json.loads(sent[0].request.body), "PublicGdprDeleteInput")
+    conforms(sent[1].json(), "Error")
+    assert session.get(f"{sandbox.base_url}{CONTACTS}/{contact_id}").status_code == 404
+    assert read_statuses(sandbox, [address]).json()["results"][0]["statuses"][0]["status"] == "NOT_SPECIFIED"
+    assert contact_id not in read_ids(adapter(sandbox), "contacts")[0]
+    [bad] = eraser.erase(["not-an-id"])
+    assert not bad.ok and len(sent) == 2
+
+
+def test_v4_status_answers_and_refusals_match_the_spec(start):
+    sandbox = start()
+    addresses = [address for _, address in with_email(sandbox)][:3]
+    mixed = read_statuses(sandbox, [*addresses, "ana(at)example.com"])
+    assert mixed.status_code == 207 and mixed.json()["numErrors"] == 1 and len(mixed.json()["results"]) == 3
+    conforms(mixed.json(), "BatchResponsePublicStatusBulkResponseWithErrors", CONSENT_V4_SPEC)
+    session = client(sandbox)
+    refusals = (read_statuses(sandbox, [f"p{n}@example.com" for n in range(STATUS_BATCH_LIMIT + 1)]),
+                session.post(sandbox.base_url + STATUSES, json={"inputs": addresses}),  # no channel
+                session.post(sandbox.base_url + STATUS_V4 + quote(addresses[0], safe=""),
+                             json={"channel": "EMAIL", "statusState": "OPTED_IN", "subscriptionId": 1}))
+    for refused in refusals:
+        assert refused.status_code == 400 and refused.json()["category"] == "VALIDATION_ERROR"
+        conforms(refused.json(), "Error", CONSENT_V4_SPEC)
+    assert read_statuses(sandbox, addresses[:1] * STATUS_BATCH_LIMIT).status_code == 200
+
+
+def test_the_status_update_path_is_redacted_in_errors():
+    text = _redact("hubspot: POST /communication-preferences/v4/statuses/ana.lima%40example.com answered 500")
+    assert "ana.lima" not in text and "/v4/statuses/{subscriberIdString} answered" in text
+    assert _redact(f"POST {STATUSES} answered 500") == f"POST {STATUSES} answered 500"
 
 
 def test_consent_answers_match_the_communication_preferences_spec(start):
@@ -386,7 +519,7 @@ def test_faults_lose_nothing_and_no_email_reaches_errors_or_logs(start, caplog):
     caplog.set_level(logging.INFO)
     ids, _ = read_ids(adapter(sandbox), "contacts")
     assert sorted(ids, key=int) == contact_ids(sandbox)
-    assert "/status/email/{emailAddress}" in caplog.text
+    assert STATUSES in caplog.text  # a status batch was retried, so its errors were logged
     assert not any(address.lower() in caplog.text.lower() or quote(address, safe="") in caplog.text
                    for _, address in with_email(sandbox))
 

@@ -2,8 +2,9 @@
 
 They pin what the adapter relies on and what real Shopify does (token auth and its 401 body, cursor
 connections, `updated_at` search, the 25,000-object cut-off, cost-based throttling and its THROTTLED
-body, userErrors on HTTP 200, consent only through its own mutations, persistence), and check the
-sandbox's schema, its answers and the adapter's queries against Shopify's published Admin SDL."""
+body, userErrors on HTTP 200, consent only through its own mutations, customerCreate and the adapter's
+create-once upsert on a key tag, customerRequestDataErasure, persistence), and check the sandbox's
+schema, its answers and the adapter's queries against Shopify's published Admin SDL."""
 from __future__ import annotations
 
 import gzip
@@ -24,7 +25,8 @@ import requests
 from adapters.base import Change, FatalError
 from adapters.sandbox import Faults
 from adapters.shopify import graphql_schema
-from adapters.shopify.client import CUSTOMER_FIELDS, LOOKBACK, READS, ShopifyAdapter, mutation_document
+from adapters.shopify.client import (CREATE, CUSTOMER_FIELDS, LOOKBACK, READS, ShopifyAdapter, erasure_document,
+                                     lookup_document, mutation_document)
 from adapters.shopify.sandbox import API_PATH, ShopifySandbox
 from adapters.shopify.seed import customer_node
 from adapters.watermark import format_ts, parse_ts
@@ -43,6 +45,11 @@ CONSENT = "mutation($input: Customer{0}MarketingConsentUpdateInput!) {{" \
           " customer{0}MarketingConsentUpdate(input: $input) {{" \
           " customer {{ ...CustomerFields }} userErrors {{ field message code }} }} }}"
 EMAIL_CONSENT, SMS_CONSENT = (CONSENT.format(channel) + CUSTOMER_FIELDS for channel in ("Email", "Sms"))
+CREATE_ONE = "mutation($input: CustomerInput!) { customerCreate(input: $input) {" \
+             " customer { ...CustomerFields } userErrors { field message } } }" + CUSTOMER_FIELDS
+ERASE_ONE = "mutation($id: ID!) { customerRequestDataErasure(customerId: $id) {" \
+            " customerId userErrors { code field message } } }"
+READ_ONE = "query($id: ID!) { customer(id: $id) { ...CustomerFields } }" + CUSTOMER_FIELDS
 
 
 @pytest.fixture(scope="module")
@@ -296,6 +303,10 @@ def _all_nodes(sandbox: ShopifySandbox) -> list[dict]:
     return run(sandbox, query)["data"]["customers"]["nodes"]
 
 
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 def test_consent_changes_only_through_its_own_mutations(start):
     sandbox = start()
     nodes = _all_nodes(sandbox)
@@ -341,6 +352,142 @@ def test_the_adapter_writes_a_batch_and_fails_only_the_bad_records(start):
 def test_a_write_the_server_keeps_refusing_is_retriable(start):
     sandbox = start(faults=Faults(error_rate=1.0))
     [result] = adapter(sandbox, max_wait=1.0).write([Change("gid://shopify/Customer/7100000001", {"lastName": "X"})])
+    assert not result.ok and result.retriable and "503" in result.reason
+
+
+# -- creates and erasure --
+
+def test_customer_create_makes_a_new_customer_with_its_consent(start, world):
+    sandbox = start()
+    before = time.time()
+    payload = run(sandbox, CREATE_ONE, input={
+        "firstName": "Nova", "email": "nova@create.example", "phone": "(415) 555-0199", "tags": ["concord:cus_1"],
+        "emailMarketingConsent": {"marketingState": "SUBSCRIBED"}})["data"]["customerCreate"]
+    customer = payload["customer"]
+    assert payload["userErrors"] == []
+    assert max(v.source_id for v in world.views("shopify")) < customer["id"]
+    assert (customer["phone"], customer["tags"], customer["lastName"]) == ("+14155550199", ["concord:cus_1"], None)
+    assert customer["emailMarketingConsent"]["marketingState"] == "SUBSCRIBED"
+    assert customer["smsMarketingConsent"]["marketingState"] == "NOT_SUBSCRIBED"
+    assert customer["createdAt"] == customer["updatedAt"] and _epoch(customer["createdAt"]) >= int(before)
+    assert run(sandbox, READ_ONE, id=customer["id"])["data"]["customer"] == customer
+    assert customer["id"] in [e["node"]["id"] for e in walk(sandbox, first=250)]
+
+
+def test_customer_create_refuses_what_shopify_refuses(start):
+    sandbox = start()
+    taken = next(n for n in _all_nodes(sandbox) if n["email"] and "@" in n["email"])["email"]
+    cases = [
+        ({"note": "no one"}, [{"field": None, "message": "Customer must have a name, phone number or email address"}]),
+        ({"email": taken.upper()}, [{"field": ["email"], "message": "Email has already been taken"}]),
+        ({"firstName": "Ana", "phone": "call after 5pm"}, [{"field": ["phone"], "message": "Phone is invalid"}]),
+        ({"firstName": "Ana", "smsMarketingConsent": {"marketingState": "SUBSCRIBED"}},
+         [{"field": ["input", "smsMarketingConsent"], "message": "Customer must have a phone number"}]),
+    ]
+    count = len(_all_nodes(sandbox))
+    for fields, errors in cases:
+        assert run(sandbox, CREATE_ONE, input=fields)["data"]["customerCreate"] == {"customer": None,
+                                                                                     "userErrors": errors}
+    assert len(_all_nodes(sandbox)) == count
+
+
+def test_tag_search_matches_whole_tags_ignoring_case(start):
+    sandbox = start()
+    gid = run(sandbox, CREATE_ONE, input={"firstName": "Tagged", "tags": ["concord:cus_Ab1", "vip"]}
+              )["data"]["customerCreate"]["customer"]["id"]
+    for query, found in [("tag:'concord:cus_ab1'", [gid]), ('tag:"VIP"', [gid]), ("tag:vip", [gid]),
+                         ("tag:'concord:cus_ab'", []), ("tag:concord", [])]:
+        assert [e["node"]["id"] for e in walk(sandbox, first=50, query=query)] == found, query
+
+
+def test_data_erasure_removes_the_customer_for_good_and_is_safe_to_repeat(start, world):
+    sandbox = start()
+    activity = next(a for a in world.activities("shopify") if a.person_id is not None)
+    gid = activity.customer_ref  # a customer with orders, which customerDelete would refuse
+    assert run(sandbox, ERASE_ONE, id=gid)["data"]["customerRequestDataErasure"] == {"customerId": gid,
+                                                                                     "userErrors": []}
+    assert run(sandbox, READ_ONE, id=gid)["data"]["customer"] is None
+    assert gid not in [e["node"]["id"] for e in walk(sandbox, first=250)]
+    orders = {o["id"]: o for page in adapter(sandbox).read("orders", None) for o in page.records}
+    assert orders[activity.source_id]["customer"] == {"id": gid}  # kept, pointing at no one
+    again = run(sandbox, ERASE_ONE, id=gid)["data"]["customerRequestDataErasure"]
+    assert again == {"customerId": None, "userErrors": [
+        {"code": "DOES_NOT_EXIST", "field": ["customerId"], "message": "Customer does not exist"}]}
+    assert run(sandbox, ERASE_ONE, id="not-a-gid")["errors"][0]["message"] == "Invalid global id 'not-a-gid'"
+
+
+def test_an_erased_id_is_never_handed_out_again(start, world):
+    sandbox = start()
+    newest = max(v.source_id for v in world.views("shopify"))
+    run(sandbox, ERASE_ONE, id=newest)
+    created = run(sandbox, CREATE_ONE, input={"firstName": "Next"})["data"]["customerCreate"]["customer"]
+    assert int(created["id"].rsplit("/", 1)[1]) == int(newest.rsplit("/", 1)[1]) + 1
+
+
+def test_the_adapter_creates_once_per_key_and_updates_on_a_retry(start, world):
+    sandbox = start()
+    change = Change(None, {"firstName": "Ida", "emailMarketingConsent": {"marketingState": None}}, key="cus_ida")
+    [first] = adapter(sandbox).write([change])
+    assert first.ok and first.record["tags"] == ["concord:cus_ida"]
+    assert first.record["emailMarketingConsent"] is None  # no state to set, no email: nothing sent
+    retry = Change(None, {"firstName": "Ida", "lastName": "Later"}, key="cus_ida")
+    twice = Change(None, {"firstName": "Bo"}, key="cus_bo")
+    refused = [Change(None, {"firstName": "Keyless"}), Change(None, {"firstName": "X"}, key="a'b")]
+    results = adapter(sandbox).write([retry, twice, Change(None, {"lastName": "Bo"}, key="cus_bo"), *refused])
+    assert results[0].ok and results[0].source_id == first.source_id and results[0].record["lastName"] == "Later"
+    assert results[1].ok and results[2].ok and results[1].source_id == results[2].source_id  # one key, one customer
+    assert [r.ok for r in results[3:]] == [False, False] and "needs a key" in results[3].reason
+    created = {n["id"] for n in _all_nodes(sandbox)} - {v.source_id for v in world.views("shopify")}
+    assert created == {first.source_id, results[1].source_id}
+
+
+def test_a_create_whose_answer_was_lost_is_not_sent_again(start, world):
+    """The server commits the create and the answer is lost (a 500 after the commit): the adapter must
+    not resend it, and the caller's retry must find the customer by its key."""
+    sandbox = start()
+    graphql_endpoint = sandbox._graphql
+
+    def lose_create_answers(request):
+        answer = graphql_endpoint(request)
+        if b"customerCreate" in request.body:
+            raise RuntimeError("the answer is lost")
+        return answer
+
+    sandbox._graphql = lose_create_answers
+    change = Change(None, {"firstName": "Lost", "lastName": "Answer"}, key="cus_lost")  # no email to refuse a twin
+    shopify = adapter(sandbox)
+    [lost] = shopify.write([change])
+    assert not lost.ok and lost.retriable and lost.source_id is None and "500" in lost.reason
+    sandbox._graphql = graphql_endpoint
+    [retried] = shopify.write([change])
+    new = {n["id"] for n in _all_nodes(sandbox)} - {v.source_id for v in world.views("shopify")}
+    assert retried.ok and new == {retried.source_id}
+
+
+def test_a_create_reason_names_the_field_never_the_value(start):
+    sandbox = start()
+    [result] = adapter(sandbox).write([Change(None, {"email": "ana.lima(at)example.com"}, key="cus_bad")])
+    assert (result.ok, result.retriable, result.reason) == (False, False,
+                                                            "shopify: customerCreate: email: Email is invalid")
+
+
+def test_the_adapter_erases_in_a_batch_and_an_unknown_id_is_already_erased(start, world):
+    sandbox = start()
+    shopify = adapter(sandbox)
+    victims = sorted(v.source_id for v in world.views("shopify"))[:12]
+    unknown = "gid://shopify/Customer/1"
+    results = shopify.erase([*victims, unknown, victims[0], "not-a-gid"])
+    assert [r.source_id for r in results] == [*victims, unknown, victims[0], "not-a-gid"]
+    assert all(r.ok for r in results[:-1]), [r.reason for r in results]
+    assert not results[-1].ok and results[-1].reason == "shopify: refused (error)"
+    left = set(read_ids(shopify, "customers"))
+    assert left == {v.source_id for v in world.views("shopify")} - set(victims)
+    assert all(r.ok for r in shopify.erase(victims))  # an erasure is safe to resend
+
+
+def test_an_erasure_the_server_keeps_refusing_is_retriable(start):
+    sandbox = start(faults=Faults(error_rate=1.0))
+    [result] = adapter(sandbox, max_wait=1.0).erase(["gid://shopify/Customer/7100000001"])
     assert not result.ok and result.retriable and "503" in result.reason
 
 
@@ -417,7 +564,7 @@ def test_the_adapters_queries_are_valid_against_shopifys_schema(vendor_schema):
         "smsMarketingConsent": {"marketingState": "UNSUBSCRIBED"}})
     document, variables, _ = mutation_document([change, change])
     assert len(variables) == 6
-    for query in (*READS.values(), document):
+    for query in (*READS.values(), document, CREATE, lookup_document(3), erasure_document(3)):
         assert graphql.validate(vendor_schema, graphql.parse(query)) == []
 
 
@@ -429,12 +576,23 @@ def test_the_sandboxs_answers_fit_shopifys_schema(start, vendor_schema):
     answers = [(READS["customers"], {"first": 250, "after": None, "query": None}),
                (READS["orders"], {"first": 250, "after": None, "query": "updated_at:>='2025-01-01T00:00:00Z'"}),
                (UPDATE, {"input": {"id": gid, "firstName": "Ana", "phone": "+14155550123"}}),
-               (UPDATE, {"input": {"id": gid, "phone": "no"}})]
+               (UPDATE, {"input": {"id": gid, "phone": "no"}}),
+               (CREATE, {"input": {"firstName": "Ana", "tags": ["concord:cus_1"],
+                                   "smsMarketingConsent": {"marketingState": "PENDING"}, "phone": "+14155550124"}}),
+               (CREATE, {"input": {"email": "no"}}),
+               (lookup_document(2), {"k0": "tag:'concord:cus_1'", "k1": "tag:'concord:cus_2'"}),
+               (erasure_document(2), {"e0": gid, "e1": "gid://shopify/Customer/1"})]
     for query, variables in answers:
         data = run(sandbox, query, **variables)["data"]
-        again = graphql.execute(vendor_schema, graphql.parse(query), root_value=data, variable_values=variables)
+        again = graphql.execute(vendor_schema, graphql.parse(query), root_value=data, variable_values=variables,
+                                field_resolver=_by_response_key)
         assert again.errors is None and again.data == data
         _assert_timestamps(data)
+
+
+def _by_response_key(source, info, **_arguments):
+    # The adapter aliases its fields (c0_0, k0, e0): the answer holds them under the alias.
+    return source.get(info.path.key) if isinstance(source, dict) else None
 
 
 def _assert_timestamps(value) -> None:

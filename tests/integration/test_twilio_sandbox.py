@@ -2,8 +2,9 @@
 
 They pin what the adapter relies on and what real Twilio does (auth and its 20003 body, newest-first
 call pages with PageToken and day-granular StartTime filters, Sync's key-ordered item pages,
-revisions with If-Match, 409/412/404 bodies, 20429 over the rate limit, persistence), check real
-answers against Twilio's published OpenAPI specs, and check the adapter's incremental passes.
+revisions with If-Match, 409/412/404 bodies, deletes answered 204 without a body, 20429 over the
+rate limit, persistence), check real answers against Twilio's published OpenAPI specs, and check the
+adapter's incremental passes, its creates (an upsert on the number) and its erasures.
 """
 from __future__ import annotations
 
@@ -22,11 +23,11 @@ import pytest
 import requests
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
-from adapters.base import Change
+from adapters.base import Change, WriteResult
 from adapters.testing import read_all
 from adapters.twilio.client import TwilioAdapter
-from adapters.twilio.sandbox import TwilioSandbox
-from adapters.twilio.seed import seed
+from adapters.twilio.sandbox import TwilioSandbox, twilio_error
+from adapters.twilio.seed import SUPPORT_NUMBER, seed
 from adapters.world import World
 from canonical.sandboxes import endpoint_of
 
@@ -34,6 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 SPECS = REPO.parent / "shared" / "vendor-specs"
 SEED, CUSTOMERS = 2, 120
 CALLS = "/2010-04-01/Accounts/{}/Calls.json"
+NEW_NUMBER = "+12025550250"  # exchange 555 outside 01xx: no person of the world owns it
 
 
 @pytest.fixture
@@ -184,6 +186,22 @@ def test_from_and_status_filters(start):
     assert s.get(calls_url(sandbox), params={"PageToken": "PAnot-a-token"}).status_code == 400
 
 
+def test_a_deleted_call_answers_204_without_a_body_and_is_gone(start):
+    sandbox = start()
+    s = session(sandbox)
+    calls, bodies = all_calls(sandbox, s, PageSize=7)
+    victim = bodies[0]["calls"][-1]  # the call that the next page's token names
+    deleted = s.delete(sandbox.base_url + victim["uri"])
+    assert deleted.status_code == 204 and deleted.content == b"" and "Content-Type" not in deleted.headers
+    for response in (s.get(sandbox.base_url + victim["uri"]), s.delete(sandbox.base_url + victim["uri"])):
+        assert (response.status_code, response.json()["code"]) == (404, 20404)
+    # A read resuming from that token goes on where it was.
+    resumed = s.get(sandbox.base_url + bodies[0]["next_page_uri"]).json()
+    assert [c["sid"] for c in resumed["calls"]] == [c["sid"] for c in bodies[1]["calls"]]
+    left, _ = all_calls(sandbox, s, PageSize=1000)
+    assert {c["sid"] for c in left} == {c["sid"] for c in calls} - {victim["sid"]}
+
+
 def test_page_size_is_clamped_to_the_maximum(start):
     sandbox = start()
     s = session(sandbox)
@@ -240,6 +258,20 @@ def test_stale_revision_bad_data_and_missing_items_get_twilio_errors(start):
     assert [(r.status_code, r.json()["code"]) for r in (not_json, too_large, missing)] == [
         (400, 54008), (400, 54006), (404, 20404)]
     assert set(missing.json()) == {"code", "message", "more_info", "status"}
+
+
+def test_a_deleted_item_answers_204_without_a_body_and_is_gone(start):
+    sandbox = start()
+    s = session(sandbox)
+    key, other = [i["key"] for i in seed(SEED, CUSTOMERS).items[:2]]
+    stale = s.delete(items_url(sandbox, key), headers={"If-Match": "7"})
+    assert (stale.status_code, stale.json()["code"]) == (412, 54103)
+    deleted = s.delete(items_url(sandbox, key), headers={"If-Match": "0"})
+    assert deleted.status_code == 204 and deleted.content == b"" and "Content-Type" not in deleted.headers
+    for response in (s.get(items_url(sandbox, key)), s.delete(items_url(sandbox, key))):
+        assert (response.status_code, response.json()["code"]) == (404, 20404)
+    keys = {i["key"] for i in all_items(sandbox, s, PageSize=100)}
+    assert key not in keys and other in keys and len(keys) == len(seed(SEED, CUSTOMERS).items) - 1
 
 
 def test_an_item_with_a_ttl_expires(start):
@@ -331,6 +363,18 @@ def response_schema(spec_file: str, path: str) -> OAS30Validator:
 def assert_valid(validator: OAS30Validator, body: dict) -> None:
     errors = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(body)]
     assert not errors, errors
+
+
+def test_deletes_answer_the_status_the_specs_give(start):
+    sandbox = start()
+    s = session(sandbox)
+    item = s.delete(items_url(sandbox, seed(SEED, CUSTOMERS).items[0]["key"]))
+    call = s.delete(sandbox.base_url + s.get(calls_url(sandbox)).json()["calls"][0]["uri"])
+    for spec_file, path, response in (
+            ("twilio_sync_v1.json", "/v1/Services/{ServiceSid}/Maps/{MapSid}/Items/{Key}", item),
+            ("twilio_api_v2010.json", "/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json", call)):
+        answers = json.loads((SPECS / spec_file).read_text())["paths"][path]["delete"]["responses"]
+        assert str(response.status_code) in answers and "content" not in answers[str(response.status_code)]
 
 
 def test_call_answers_match_the_v2010_spec(start):
@@ -464,7 +508,121 @@ def test_failed_writes_say_why_without_the_values(start):
                Change(keys[1], {"data": {"name": "Fine"}})]
     missing, too_large, not_writable, fine = adapter(sandbox).write(changes)
     assert (missing.ok, missing.retriable) == (False, False) and "20404" in missing.reason
+    assert "0000000000" not in missing.reason  # Twilio's 20404 message quotes the path, number and all
     assert not too_large.ok and "data" in too_large.reason and "54006" in too_large.reason
     assert secret_value not in too_large.reason
     assert not not_writable.ok and "key" in not_writable.reason and "+19999999999" not in not_writable.reason
     assert fine.ok and fine.record["data"]["name"] == "Fine"
+
+
+# -- the adapter's creates: an upsert on the number --
+
+def new_caller(customer_id: str = "cus_new", number: str = NEW_NUMBER, **data) -> Change:
+    return Change(None, {"key": number, "data": {"name": "Ana Lima", **data}}, key=customer_id)
+
+
+def entries_of(sandbox: TwilioSandbox, number: str) -> int:
+    return [i["key"] for i in all_items(sandbox, session(sandbox), PageSize=100)].count(number)
+
+
+def test_a_create_makes_the_caller_and_a_repeat_changes_nothing(start):
+    sandbox = start()
+    [first], [again] = adapter(sandbox).write([new_caller()]), adapter(sandbox).write([new_caller()])
+    assert first.ok and (first.source_id, again.source_id) == (NEW_NUMBER, NEW_NUMBER)
+    assert first.record["data"] == {"name": "Ana Lima", "concord_customer_id": "cus_new"}
+    assert again.ok and again.record["revision"] == first.record["revision"] == "0"
+    assert (sandbox.stats["201"], sandbox.stats["409"]) == (1, 1) and entries_of(sandbox, NEW_NUMBER) == 1
+
+
+class LossySandbox(TwilioSandbox):
+    """Commits the first create, then loses its answer (a 500, as a gateway that timed out sends)."""
+
+    lost = False
+
+    def _create_item(self, request, service_sid, map_sid):
+        answer = super()._create_item(request, service_sid, map_sid)
+        if not self.lost:
+            self.lost = True
+            raise twilio_error(500, 20500, "An internal server error has occurred")
+        return answer
+
+
+def test_a_create_whose_answer_was_lost_is_retried_into_one_record(start):
+    sandbox = start(cls=LossySandbox)
+    [result] = adapter(sandbox).write([new_caller()])
+    assert sandbox.lost and result.ok and result.source_id == NEW_NUMBER
+    assert sandbox.stats["409"] == 1 and result.record["revision"] == "0"
+    assert entries_of(sandbox, NEW_NUMBER) == 1
+
+
+def test_a_create_merges_into_an_unclaimed_entry_and_leaves_another_customers_alone(start):
+    sandbox = start()
+    s = session(sandbox)
+    unclaimed, claimed = [i for i in seed(SEED, CUSTOMERS).items[:2]]
+    held = {"name": "Held", "concord_customer_id": "cus_a"}
+    s.post(items_url(sandbox, claimed["key"]), data={"Data": json.dumps(held)}).raise_for_status()
+    merged, taken = adapter(sandbox).write([new_caller("cus_b", unclaimed["key"]),
+                                            new_caller("cus_c", claimed["key"])])
+    assert merged.ok and merged.record["data"] == {**unclaimed["data"], "name": "Ana Lima",
+                                                   "concord_customer_id": "cus_b"}
+    assert (taken.ok, taken.retriable, taken.source_id) == (False, False, claimed["key"])
+    assert "54208" in taken.reason and claimed["key"][2:] not in taken.reason
+    assert s.get(items_url(sandbox, claimed["key"])).json()["data"] == held
+
+
+def test_a_create_without_a_usable_number_is_refused_without_the_values(start):
+    sandbox = start()
+    changes = [Change(None, {"data": {"name": "No Number"}}, key="cus_1"),
+               new_caller(number="0415 555 0134"),
+               Change(None, {"key": NEW_NUMBER, "data": {}, "date_created": "2020-01-02T03:04:05Z"})]
+    results = adapter(sandbox).write(changes)
+    assert [(r.ok, r.retriable, r.source_id) for r in results] == [(False, False, "")] * 3
+    assert "E.164" in results[0].reason and "E.164" in results[1].reason and "date_created" in results[2].reason
+    assert not any(value in r.reason for r in results for value in ("No Number", "0134", "2020"))
+    assert sandbox.stats["requests"] == 0
+
+
+# -- the adapter's erasures --
+
+def record_outbound_call(sandbox: TwilioSandbox, number: str) -> str:
+    """A call from the support line to the number: the number is in `to`, not `from`."""
+    placed = sandbox.record_call(SUPPORT_NUMBER)
+    body = {**placed, "from": SUPPORT_NUMBER, "to": number, "direction": "outbound-api"}
+    with sandbox.lock, sandbox.state.db:
+        sandbox.state.db.execute("UPDATE calls SET from_number = ?, to_number = ?, body = ? WHERE sid = ?",
+                                 (SUPPORT_NUMBER, number, json.dumps(body), placed["sid"]))
+    return placed["sid"]
+
+
+def test_erase_deletes_the_caller_and_every_call_of_the_number_and_is_safe_to_repeat(start):
+    sandbox = start()
+    s = session(sandbox)
+    calls, _ = all_calls(sandbox, s, PageSize=1000)
+    items = seed(SEED, CUSTOMERS).items
+    victim = next(i["key"] for i in items if i["key"] in {c["from"] for c in calls})
+    outbound = record_outbound_call(sandbox, victim)
+    [result] = adapter(sandbox).erase([victim])
+    assert result == WriteResult(victim, ok=True)
+    assert s.get(items_url(sandbox, victim)).status_code == 404
+    left, _ = all_calls(sandbox, s, PageSize=1000)
+    assert {c["sid"] for c in left} == {c["sid"] for c in calls if c["from"] != victim}
+    assert outbound not in {c["sid"] for c in left}
+    assert len(all_items(sandbox, s, PageSize=100)) == len(items) - 1
+    again, never = adapter(sandbox).erase([victim, NEW_NUMBER])
+    assert (again, never) == (WriteResult(victim, ok=True), WriteResult(NEW_NUMBER, ok=True))
+
+
+def test_a_failed_erasure_says_why_without_the_number_and_deletes_nothing(start):
+    sandbox = start()
+    s = session(sandbox)
+    victim = seed(SEED, CUSTOMERS).items[0]["key"]
+    info = sandbox.info()
+    wrong_map = adapter(sandbox, extra={**endpoint_of(info).extra, "map_sid": "MP" + "0" * 32})
+    [lost] = wrong_map.erase([victim])
+    assert (lost.ok, lost.retriable) == (False, False) and "20404" in lost.reason
+    sandbox.faults.error_rate = 1.0
+    [interrupted] = TwilioAdapter(endpoint_of(info), max_wait=0.5).erase([victim])
+    sandbox.faults.error_rate = 0.0
+    assert (interrupted.ok, interrupted.retriable) == (False, True)
+    assert not any(victim[-4:] in r.reason for r in (lost, interrupted))
+    assert s.get(items_url(sandbox, victim)).status_code == 200

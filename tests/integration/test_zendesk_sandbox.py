@@ -243,3 +243,83 @@ def test_main_prints_one_json_line_and_stops_on_sigterm(tmp_path):
             assert info["api_token"] not in process.stderr.read()
         finally:
             process.kill()
+
+
+def delete(sandbox: ZendeskSandbox, session: requests.Session, path: str) -> requests.Response:
+    return session.delete(f"{sandbox.base_url}/api/v2/{path}")
+
+
+def test_soft_delete_keeps_the_user_whole_and_only_turns_it_inactive(start):
+    sandbox = start()
+    session = client(sandbox)
+    user = session.get(f"{sandbox.base_url}/api/v2/users.json").json()["users"][0]
+    deleted = delete(sandbox, session, f"users/{user['id']}.json")
+    assert deleted.status_code == 200
+    body = deleted.json()["user"]
+    assert body["active"] is False and body["updated_at"] >= user["updated_at"]
+    assert {k: v for k, v in body.items() if k not in ("active", "updated_at")} == \
+        {k: v for k, v in user.items() if k not in ("active", "updated_at")}
+    assert session.get(f"{sandbox.base_url}/api/v2/users/{user['id']}.json").json()["user"] == body
+    again = delete(sandbox, session, f"users/{user['id']}.json")  # a retried soft delete changes nothing
+    assert (again.status_code, again.json()["user"]) == (200, body)
+
+
+def test_permanent_deletion_answers_204_and_leaves_only_a_tombstone_in_the_export(start):
+    sandbox = start()
+    session = client(sandbox)
+    user = upsert(sandbox, session, name="Ana Lima", email="ana.lima@example.com", phone="+14155550134",
+                  external_id="crm-1", tags=["vip"]).json()["user"]
+    assert delete(sandbox, session, f"users/{user['id']}.json").status_code == 200
+    gone = delete(sandbox, session, f"deleted_users/{user['id']}.json")
+    assert (gone.status_code, gone.content) == (204, b"") and "Content-Type" not in gone.headers
+    missing = session.get(f"{sandbox.base_url}/api/v2/users/{user['id']}.json")
+    assert missing.status_code == 404 and missing.json() == {"error": "RecordNotFound", "description": "Not found"}
+    assert put_user(sandbox, session, user["id"], name="Back Again").status_code == 404
+    listed = session.get(f"{sandbox.base_url}/api/v2/users.json", params={"page[size]": 100}).json()["users"]
+    assert {u["id"] for u in listed} == {u["id"] for u in seed_users(1, CUSTOMERS)[0]}
+    [tombstone] = [u for u in export_all(sandbox, session, start_time=0)[0] if u["id"] == user["id"]]
+    assert tombstone["active"] is False and tombstone["created_at"] == user["created_at"]
+    for field in ("name", "email", "phone", "external_id", "organization_id", "time_zone", "locale"):
+        assert tombstone[field] is None, field
+    assert (tombstone["tags"], tombstone["user_fields"]) == ([], {})
+    assert "ana" not in json.dumps(tombstone).lower() and "0134" not in json.dumps(tombstone)
+
+
+def test_the_deleted_tombstone_is_a_change_for_an_export_resumed_before_the_deletion(start):
+    sandbox = start()
+    session = client(sandbox)
+    users, last = export_all(sandbox, session, start_time=0, per_page=25)
+    victim = users[5]["id"]
+    delete(sandbox, session, f"users/{victim}.json")
+    delete(sandbox, session, f"deleted_users/{victim}.json")
+    changed, _ = export_all(sandbox, session, cursor=last["after_cursor"])
+    assert [(u["id"], u["active"], u["name"], u["email"]) for u in changed] == [(victim, False, None, None)]
+
+
+def test_permanent_deletion_needs_a_soft_delete_first_and_is_404_once_done(start):
+    sandbox = start()
+    session = client(sandbox)
+    user = session.get(f"{sandbox.base_url}/api/v2/users.json").json()["users"][0]
+    not_yet = delete(sandbox, session, f"deleted_users/{user['id']}.json")
+    assert not_yet.status_code == 404 and not_yet.json()["error"] == "RecordNotFound"
+    assert session.get(f"{sandbox.base_url}/api/v2/users/{user['id']}.json").json()["user"] == user
+    delete(sandbox, session, f"users/{user['id']}.json")
+    assert delete(sandbox, session, f"deleted_users/{user['id']}.json").status_code == 204
+    for path in (f"users/{user['id']}.json", f"deleted_users/{user['id']}.json", "users/999999999.json",
+                 "deleted_users/999999999.json"):
+        answer = delete(sandbox, session, path)
+        assert (answer.status_code, answer.json()["error"]) == (404, "RecordNotFound"), path
+
+
+def test_an_erased_users_email_and_external_id_are_free_again_and_the_erasure_survives_a_restart(start):
+    first = start()
+    session = client(first)
+    user = upsert(first, session, name="Ana Lima", email="ana.lima@example.com", external_id="crm-1").json()["user"]
+    delete(first, session, f"users/{user['id']}.json")
+    delete(first, session, f"deleted_users/{user['id']}.json")
+    first.stop()
+    second = start()
+    session = client(second)
+    assert session.get(f"{second.base_url}/api/v2/users/{user['id']}.json").status_code == 404
+    again = upsert(second, session, name="Ana Lima", email="ana.lima@example.com", external_id="crm-1")
+    assert again.status_code == 201 and again.json()["user"]["id"] != user["id"]
