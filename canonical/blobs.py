@@ -37,6 +37,28 @@ def get(uri: str) -> bytes:
     return Path(uri).read_bytes()
 
 
+def list_all() -> list[str]:
+    """Every object under the landing base, as URIs `get` reads."""
+    base = base_url()
+    if base.startswith("s3://"):
+        bucket, prefix = _split(base)
+        pages = _s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [f"s3://{bucket}/{o['Key']}" for page in pages for o in page.get("Contents", [])]
+    return sorted(str(p) for p in Path(base).rglob("*.json")) if Path(base).exists() else []
+
+
+def rewrite(uri: str, data: bytes) -> None:
+    """Replaces an object in place (erasure), encrypted like the original."""
+    if uri.startswith("s3://"):
+        bucket, key = _split(uri)
+        _s3().put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/json", **_encryption())
+        return
+    target = Path(uri)
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(target)
+
+
 def _s3_put(base: str, key: str, data: bytes) -> str:
     bucket, prefix = _split(base)
     full_key = f"{prefix.rstrip('/')}/{key}" if prefix else key

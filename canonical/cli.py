@@ -35,12 +35,19 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sync = sub.add_parser("sync", help="run one sync cycle in this process")
     sync.add_argument("--json", action="store_true", help="print only the JSON summary line")
+    sync.add_argument("--dry-run", action="store_true",
+                      help="read and reconcile, then print what would be written; queue and send nothing")
+    sync.add_argument("--retry-failed", action="store_true", help="put dead-lettered writes back in line first")
     sync.set_defaults(func=_sync)
     demo = sub.add_parser("demo", help="start the sandboxes and run the concord_sync DAG through Airflow")
     demo.add_argument("--customers", type=int, default=1000)
     demo.add_argument("--seed", type=int, default=42)
     demo.set_defaults(func=_demo)
     sub.add_parser("sandbox", help="serve a vendor sandbox: concord sandbox <system> --port P --seed S --customers N")
+    erase = sub.add_parser("erase", help="erase a person in every system, the store and the landed data")
+    erase.add_argument("--email")
+    erase.add_argument("--phone")
+    erase.set_defaults(func=_erase)
     report = sub.add_parser("report", help="print a run's data-gap report")
     report.add_argument("--run", help="run id (default: the latest finished run)")
     report.add_argument("--format", choices=["json"], default="json")
@@ -50,9 +57,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _sync(args) -> int:
     from canonical.cycle import run_cycle
-    from canonical.summary import print_summary
+    from canonical.summary import print_plan, print_summary
 
-    summary = run_cycle()
+    summary = run_cycle(dry_run=args.dry_run, retry_failed=args.retry_failed)
+    if args.dry_run:
+        print_plan(summary, human=not args.json, out=args.out)
+        return 0
     print_summary(summary, human=not args.json, out=args.out)
     return 0 if summary["failed_writes"] == 0 else 1
 
@@ -74,6 +84,22 @@ def _report(args) -> int:
         return 1
     print(path.read_text(), file=args.out)
     return 0
+
+
+def _erase(args) -> int:
+    import json
+
+    from canonical.erasure import erase
+    from canonical.store import migrate
+
+    migrate()
+    try:
+        summary = erase(email=args.email, phone=args.phone)
+    except ValueError as exc:
+        print(f"concord erase: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, separators=(",", ":")), file=args.out, flush=True)
+    return 0 if all(r["failed"] == 0 for r in summary["erased"].values()) else 1
 
 
 def _sandbox(argv: list[str]) -> int:

@@ -10,10 +10,14 @@ def new_run_id() -> str:
     return "cli__" + datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def run_cycle(run_id: str | None = None) -> dict:
+def run_cycle(run_id: str | None = None, *, dry_run: bool = False, retry_failed: bool = False) -> dict:
+    """One cycle; a dry run reads and reconciles (Concord's own store) but queues and sends nothing,
+    and returns the plan instead of writing the run's report."""
     run_id = run_id or new_run_id()
     systems = tasks.prepare(run_id)
     loads = [tasks.load(tasks.extract(target, run_id)) for target in tasks.targets(systems)]
     recon = tasks.reconcile(run_id)
-    synced = tasks.sync_back(run_id, systems)
+    if dry_run:
+        return {"run_id": run_id, "dry_run": True, "customers": recon["customers"], "plan": tasks.dry_run(systems)}
+    synced = tasks.sync_back(run_id, systems, retry_failed=retry_failed)
     return tasks.audit(run_id, loads, recon, synced)

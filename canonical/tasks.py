@@ -10,8 +10,9 @@ from canonical.reconcile import reconcile
 from canonical.stages.extract import extract
 from canonical.stages.load import load
 from canonical.store import Run, migrate, session
+from canonical.sync import outbox
 from canonical.sync.deliver import deliver
-from canonical.sync.plan import plan
+from canonical.sync.plan import describe, plan
 
 
 def prepare(run_id: str) -> list[str]:
@@ -32,14 +33,23 @@ def targets(systems: list[str]) -> list[str]:
     return [f"{system}/{stream}" for system in systems for stream in registry.adapter_class(system).streams]
 
 
-def sync_back(run_id: str, systems: list[str]) -> dict:
+def sync_back(run_id: str, systems: list[str], *, retry_failed: bool = False) -> dict:
+    """Plans every system's change set into the outbox in one transaction, then delivers the outbox
+    system by system. The plan is derived from the store, so a crash before or after it loses nothing."""
+    with session() as s:
+        revived = outbox.revive_dead(s) if retry_failed else 0
+        planned = {system: outbox.enqueue(s, run_id, plan(s, system)) for system in systems}
     writes, failed = {}, {}
     for system in systems:
-        with session() as s:
-            planned = plan(s, system)
-        done = deliver(registry.build(system), planned, run_id)
+        done = deliver(registry.build(system), run_id)
         writes[system], failed[system] = done["ok"], done["failed"]
-    return {"writes": writes, "failed": failed}
+    return {"planned": planned, "writes": writes, "failed": failed, "revived": revived}
 
 
-__all__ = ["prepare", "targets", "extract", "load", "reconcile", "sync_back", "audit"]
+def dry_run(systems: list[str]) -> dict:
+    """What a sync would send, per system: updates and the fields they touch. Sends and queues nothing."""
+    with session() as s:
+        return {system: describe(plan(s, system)) for system in systems}
+
+
+__all__ = ["prepare", "targets", "extract", "load", "reconcile", "sync_back", "dry_run", "audit"]

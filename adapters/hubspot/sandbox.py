@@ -283,8 +283,9 @@ class HubSpotSandbox(SandboxServer):
         return 200, answer
 
     def _gdpr_delete(self, request: Request) -> tuple[int, None]:
-        """`POST .../gdpr-delete` with `{"objectId"[, "idProperty"]}`: the contact and its address's
-        subscription status are deleted for good (204, no body); 404 when no such contact exists."""
+        """`POST .../gdpr-delete` with `{"objectId"[, "idProperty"]}`: the contact, its address's
+        subscription status and the email events sent to it are deleted for good (204, no body), as
+        HubSpot's GDPR deletion removes the contact's associated content; 404 when no such contact exists."""
         document = _json_object(request)
         if not isinstance(document.get("objectId"), str) or not document["objectId"]:
             raise invalid("objectId is required and must be a string")
@@ -293,6 +294,8 @@ class HubSpotSandbox(SandboxServer):
         with self.state.db:
             self.state.db.execute("DELETE FROM contacts WHERE id = ?", (int(contact["id"]),))
             self.state.db.execute("DELETE FROM subscriptions WHERE email_key = ?", (key,))
+            self.state.db.execute("DELETE FROM email_events WHERE lower(trim(json_extract(body, '$.recipient'))) = ?",
+                                  (key,))
         return 204, None
 
     # -- Communication Preferences v3 --

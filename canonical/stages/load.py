@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from canonical import landing, progress
+from canonical import landing, progress, suppression
 from canonical import mapping as mappings
 from canonical.hashing import content_hash, digest
 from canonical.stages.extract import cursor_key
@@ -25,22 +25,28 @@ def load(manifest: dict) -> dict:
     system, stream, run_id = manifest["system"], manifest["stream"], manifest["run_id"]
     mapping = mappings.load(system).stream(stream)
     outcomes = Counter()
+    with session() as s:
+        suppressed = suppression.loaded(s)
     for uri in manifest["pages"]:
         page = landing.get_page(uri)
         with session() as s:
             for raw in page["records"]:
-                outcomes[load_record(s, mapping, raw, run_id)] += 1
+                outcomes[load_record(s, mapping, raw, run_id, suppressed)] += 1
             save_cursor(s, cursor_key(system, stream), page["cursor"], run_id)
         progress.say(f"load {system}/{stream}: page {page['page']}, {dict(outcomes)}")
     changed = outcomes["new"] + outcomes["changed"]
     return {"system": system, "stream": stream, "kind": mapping.kind, "read": manifest["read"], "changed": changed,
             "new": outcomes["new"], "unchanged": outcomes["unchanged"] + outcomes["stale"],
-            "quarantined": outcomes["quarantined"]}
+            "quarantined": outcomes["quarantined"], "suppressed": outcomes["suppressed"]}
 
 
-def load_record(s: Session, mapping: mappings.Mapping, raw: dict, run_id: str) -> str:
-    """Stores one raw record; says what happened: new, changed, unchanged, stale or quarantined."""
+def load_record(s: Session, mapping: mappings.Mapping, raw: dict, run_id: str,
+                suppressed: frozenset | set = frozenset()) -> str:
+    """Stores one raw record; says what happened: new, changed, unchanged, stale, quarantined, or
+    suppressed (an erased person a source still or again holds: never stored, never synced)."""
     canonical, found = mapping.to_canonical(raw)
+    if suppressed and suppression.digests_of(canonical) & suppressed:
+        return "suppressed"
     kind = "activity" if mapping.kind == "activity" else "source_record"
     found += problems(canonical, kind)
     if found:

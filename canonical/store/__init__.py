@@ -1,4 +1,5 @@
-"""The canonical store: source records, golden customers, links, cursors, quarantine, sync log, runs."""
+"""The canonical store: source records, activities, golden customers, links, cursors, quarantine, sync log,
+runs, the outbox and the suppression list."""
 from canonical.store.db import db_url, engine, migrate, session
 from canonical.store.models import (
     Activity,
@@ -11,8 +12,9 @@ from canonical.store.models import (
     SourceRecord,
     SyncLogEntry,
 )
+from canonical.store.sync_models import OutboxEntry, Suppression
 
 __all__ = [
-    "Activity", "Base", "Cursor", "GoldenCustomer", "Link", "QuarantinedRecord", "Run", "SourceRecord",
-    "SyncLogEntry", "db_url", "engine", "migrate", "session",
+    "Activity", "Base", "Cursor", "GoldenCustomer", "Link", "OutboxEntry", "QuarantinedRecord", "Run", "SourceRecord",
+    "Suppression", "SyncLogEntry", "db_url", "engine", "migrate", "session",
 ]

@@ -1,6 +1,7 @@
-"""Delivery of a change set: reverse-mapped patches through the adapter, one sync-log row per field with
-its outcome, and what we wrote remembered as what the system now holds, so that our own write reads
-back as no change (no echo)."""
+"""Delivery from the outbox: reverse-mapped patches through the adapter in batches, each entry's outcome
+recorded (sent, failed and retried next run, or dead with its reason), one sync-log row per field, and
+what we wrote remembered as what the system now holds, so that our own write reads back as no change
+(no echo)."""
 from __future__ import annotations
 
 import copy
@@ -14,29 +15,47 @@ from adapters.base import Adapter, Change, WriteResult
 from canonical import mapping as mappings
 from canonical import progress
 from canonical.hashing import content_hash
-from canonical.store import SourceRecord, SyncLogEntry, session
+from canonical.store import OutboxEntry, SourceRecord, SyncLogEntry, session
+from canonical.store.models import utcnow
+from canonical.sync import outbox
 from canonical.sync.plan import PlannedWrite
 
 log = logging.getLogger(__name__)
 BATCH = 100
+MAX_ATTEMPTS = 5  # a write still retriable after this many runs is a dead letter too
 
 
-def deliver(adapter: Adapter, writes: list[PlannedWrite], run_id: str) -> dict:
+def deliver(adapter: Adapter, run_id: str) -> dict:
+    """Sends what the outbox holds for the adapter's system; returns counts of sent and failed."""
     mapping = mappings.load(adapter.name).customers
+    with session() as s:
+        queue = [(entry.id, outbox.as_planned(entry)) for entry in outbox.waiting(s, adapter.name)]
     done = {"ok": 0, "failed": 0}
-    it = iter(writes)
+    it = iter(queue)
     while batch := list(islice(it, BATCH)):
         changes = [Change(w.source_id, mapping.to_source({f: after for f, (_, after) in w.fields.items()}))
-                   for w in batch]
+                   for _, w in batch]
         results = adapter.write(changes)
         with session() as s:
-            for write, result in zip(batch, results):
+            for (entry_id, write), result in zip(batch, results):
+                _settle(s.get(OutboxEntry, entry_id), result)
                 _log(s, write, result, run_id)
                 if result.ok:
                     _remember(s, write)
                 done["ok" if result.ok else "failed"] += 1
-        progress.say(f"sync {adapter.name}: {done['ok']} written, {done['failed']} failed of {len(writes)}")
+        progress.say(f"sync {adapter.name}: {done['ok']} written, {done['failed']} failed of {len(queue)}")
     return done
+
+
+def _settle(entry: OutboxEntry, result: WriteResult) -> None:
+    entry.attempts += 1
+    entry.reason = result.reason
+    if result.ok:
+        entry.status, entry.sent_at = "sent", utcnow()
+    elif result.retriable and entry.attempts < MAX_ATTEMPTS:
+        entry.status = "failed"
+    else:
+        entry.status = "dead"
 
 
 def _log(s: Session, write: PlannedWrite, result: WriteResult, run_id: str) -> None:
