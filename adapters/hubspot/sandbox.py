@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import json
 import re
 import sqlite3
-import threading
 import time
 import uuid
 from datetime import datetime
@@ -34,7 +32,7 @@ from urllib.parse import unquote, urlencode
 from adapters.hubspot.seed import (PORTAL_ID, PROPERTIES, READ_ONLY, SUBSCRIPTION_ID, SUBSCRIPTION_NAME, email_key,
                                    iso_millis, millis, seed)
 from adapters.sandbox import ApiError, Faults, Request, Route, SandboxServer, SlidingWindow, SqliteState
-from adapters.sandbox import cli
+from adapters.sandbox import auth, cli
 
 EMAIL_PATTERN = re.compile(r"^[^@\s()\[\]]+@[^@\s()\[\]]+\.[^@\s()\[\]]+$")
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -160,7 +158,6 @@ class HubSpotSandbox(SandboxServer):
         super().__init__(host, port, faults=faults or Faults(seed=seed), buckets=buckets)
         self.lock = self.state.lock
         _upgrade(self.state.db)
-        self._gating = threading.local()  # which bucket the current request thread is being gated by
 
     @property
     def token(self) -> str:
@@ -177,22 +174,17 @@ class HubSpotSandbox(SandboxServer):
     # -- HubSpot's answers --
 
     def authenticate(self, request: Request) -> bool:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.token.encode())
+        return auth.bearer_is(request, self.token)
 
     def unauthorized(self) -> tuple[int, dict]:
         error = hubspot_error(401, "INVALID_AUTHENTICATION", UNAUTHORIZED_MESSAGE)
         return error.status, error.body
 
-    def _gate(self, route: Route | None, request: Request):
-        # throttled() answers per bucket (HubSpot names the policy it hit); each request has its own thread.
-        self._gating.bucket = route.bucket if route else "general"
-        return super()._gate(route, request)
-
-    def throttled(self, retry_after: int) -> tuple[int, dict, dict]:
+    def throttled(self, retry_after: int, request: Request, bucket: str) -> tuple[int, dict, dict]:
+        # HubSpot names the policy it hit.
         if self.daily.remaining() == 0:
             policy, limit = "DAILY", "daily"
-        elif getattr(self._gating, "bucket", "general") == "search":
+        elif bucket == "search":
             policy, limit = "SECONDLY", "secondly"
         else:
             policy, limit = "TEN_SECONDLY_ROLLING", "ten_secondly_rolling"

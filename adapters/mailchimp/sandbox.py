@@ -14,9 +14,6 @@ modelled here as requests per second). State lives in SQLite under the state dir
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import json
 import re
 import sqlite3
@@ -26,7 +23,7 @@ from pathlib import Path
 
 from adapters.mailchimp import seed as seeding
 from adapters.sandbox import ApiError, Faults, Request, Route, SandboxServer, SlidingWindow, SqliteState
-from adapters.sandbox import cli
+from adapters.sandbox import auth, cli
 from adapters.world import World
 
 ERRORS_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
@@ -150,22 +147,14 @@ class MailchimpSandbox(SandboxServer):
     # -- Mailchimp's answers --
 
     def authenticate(self, request: Request) -> bool:
-        # Any user name; the API key is the password.
-        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            _, _, key = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return hmac.compare_digest(key.encode(), self.api_key.encode())
+        return auth.basic_is(request, None, self.api_key)  # any user name; the API key is the password
 
     def unauthorized(self) -> tuple[int, dict]:
         error = problem(401, "API Key Invalid",
                         "Your API key may be invalid, or you've attempted to access the wrong datacenter.")
         return error.status, error.body
 
-    def throttled(self, retry_after: int) -> tuple[int, dict, dict]:
+    def throttled(self, retry_after: int, request: Request, bucket: str) -> tuple[int, dict, dict]:
         # Mailchimp sends no Retry-After and no rate-limit headers: clients back off on their own.
         error = problem(429, "Too Many Requests", "You have exceeded the limit of 10 simultaneous connections.")
         return error.status, {}, error.body

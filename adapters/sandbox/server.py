@@ -82,7 +82,8 @@ class SandboxServer:
     def unauthorized(self) -> tuple[int, dict]:
         return 401, {"error": "unauthorized"}
 
-    def throttled(self, retry_after: int) -> tuple[int, dict, dict]:
+    def throttled(self, retry_after: int, request: Request, bucket: str) -> tuple[int, dict, dict]:
+        """The vendor's answer over a limit: `bucket` names the limit hit, `request` what was refused."""
         return 429, {"Retry-After": str(retry_after)}, {"error": "rate limited"}
 
     def server_error(self) -> tuple[int, dict]:
@@ -148,7 +149,8 @@ class SandboxServer:
         return None, ()
 
     def _gate(self, route: Route | None, request: Request) -> tuple[int | None, dict, object]:
-        bucket = self.buckets[route.bucket if route else "general"]
+        name = route.bucket if route else "general"
+        bucket = self.buckets[name]
         now = time.monotonic()
         with self.lock:
             if not self.authenticate(request):
@@ -156,7 +158,7 @@ class SandboxServer:
                 return status, self.limit_headers(bucket, now), body
             fault = self.faults.draw()
             if fault == "throttle" or not bucket.try_acquire(now):
-                status, headers, body = self.throttled(bucket.retry_after(now) if fault is None else 1)
+                status, headers, body = self.throttled(bucket.retry_after(now) if fault is None else 1, request, name)
                 return status, {**self.limit_headers(bucket, now), **headers}, body
             headers = self.limit_headers(bucket, now)
         if fault == "error":

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import json
 import re
 import sqlite3
@@ -27,7 +26,7 @@ from pathlib import Path
 from graphql import GraphQLError, execute, parse, validate
 
 from adapters.sandbox import ApiError, Faults, Request, Route, SandboxServer, SlidingWindow, SqliteState
-from adapters.sandbox import cli
+from adapters.sandbox import auth, cli
 from adapters.shopify import graphql_schema
 from adapters.shopify.graphql_schema import Execution
 from adapters.shopify.seed import seed
@@ -110,7 +109,6 @@ class ShopifySandbox(SandboxServer):
         self.shop = Shop(self.state, pagination_limit)
         self.schema = graphql_schema.schema()
         self.bucket = CostBucket(maximum_available, restore_rate)
-        self._pending: Request | None = None
         # Shopify's GraphQL API counts query cost, not requests: the kit's request window never fills.
         super().__init__(host, port, faults=faults or Faults(seed=seed),
                          buckets={"general": SlidingWindow(limit=10**9, window=1.0)})
@@ -131,17 +129,14 @@ class ShopifySandbox(SandboxServer):
     # -- Shopify's answers --
 
     def authenticate(self, request: Request) -> bool:
-        # The kit asks for a throttled answer right after this check, under the same lock, without
-        # the request; Shopify's THROTTLED body prices the request, so keep it at hand.
-        self._pending = request
-        return hmac.compare_digest(request.headers.get("x-shopify-access-token", "").encode(),
-                                   self.access_token.encode())
+        return auth.same(request.headers.get("x-shopify-access-token", ""), self.access_token)
 
     def unauthorized(self) -> tuple[int, dict]:
         return 401, {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
 
-    def throttled(self, retry_after: int) -> tuple[int, dict, dict]:
-        return 200, {}, self._throttled_body(_requested_cost(self.schema, self._pending), time.monotonic())
+    def throttled(self, retry_after: int, request: Request, bucket: str) -> tuple[int, dict, dict]:
+        # Shopify's THROTTLED body prices the refused request.
+        return 200, {}, self._throttled_body(_requested_cost(self.schema, request), time.monotonic())
 
     def server_error(self) -> tuple[int, dict]:
         return 503, {"errors": "Service Unavailable"}

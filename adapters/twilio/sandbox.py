@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import json
 import secrets
 import sqlite3
@@ -29,7 +28,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlencode
 
 from adapters.sandbox import ApiError, Faults, Request, Route, SandboxServer, SlidingWindow, SqliteState
-from adapters.sandbox import cli
+from adapters.sandbox import auth, cli
 from adapters.twilio.seed import call, iso, seed
 from adapters.world import Activity
 
@@ -173,7 +172,6 @@ class TwilioSandbox(SandboxServer):
                                  schema=SCHEMA, populate=lambda db: _populate(db, seed, customers))
         self.account_sid, self.service_sid = self.state.meta("account_sid"), self.state.meta("service_sid")
         self.map_sid, self.phone_number_sid = self.state.meta("map_sid"), self.state.meta("phone_number_sid")
-        self._expected_auth = f"{self.account_sid}:{self.auth_token}".encode()
         # Twilio counts concurrent requests per account; a per-second window is the sandbox's stand-in.
         super().__init__(host, port, faults=faults or Faults(seed=seed),
                          buckets={"general": SlidingWindow(rate_limit, 1.0)})
@@ -195,19 +193,12 @@ class TwilioSandbox(SandboxServer):
     # -- Twilio's answers --
 
     def authenticate(self, request: Request) -> bool:
-        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            given = base64.b64decode(encoded.strip(), validate=True)
-        except binascii.Error:
-            return False
-        return hmac.compare_digest(given, self._expected_auth)
+        return auth.basic_is(request, self.account_sid, self.auth_token)
 
     def unauthorized(self) -> tuple[int, dict]:
         return 401, twilio_error(401, 20003, "Authenticate").body
 
-    def throttled(self, retry_after: int) -> tuple[int, dict, dict]:
+    def throttled(self, retry_after: int, request: Request, bucket: str) -> tuple[int, dict, dict]:
         # Twilio sends no Retry-After with 20429; the request was not processed and is safe to retry.
         return 429, {}, twilio_error(429, 20429, "Too Many Requests").body
 

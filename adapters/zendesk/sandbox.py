@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import calendar
-import hmac
 import json
 import re
 import sqlite3
@@ -23,7 +22,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from adapters.sandbox import ApiError, Faults, Request, Route, SandboxServer, SlidingWindow, SqliteState
-from adapters.sandbox import cli
+from adapters.sandbox import auth, cli
 from adapters.zendesk.seed import iso, seed
 
 EMAIL = "concord@sandbox.zendesk.test"
@@ -127,7 +126,6 @@ class ZendeskSandbox(SandboxServer):
         self.seed, self.customers, self.recent_window = seed, customers, recent_window
         self.state = SqliteState(Path(state_dir) / "zendesk.sqlite", seed=seed, customers=customers, reset=reset,
                                  schema=SCHEMA, populate=lambda db: _populate(db, seed, customers))
-        self._expected_auth = f"{EMAIL}/token:{self.api_token}".encode()
         super().__init__(host, port, faults=faults or Faults(seed=seed, error_rate=fault_rate),
                          buckets={"general": SlidingWindow(rate_limit), "export": SlidingWindow(export_rate_limit)})
         self.lock = self.state.lock
@@ -150,19 +148,12 @@ class ZendeskSandbox(SandboxServer):
     # -- Zendesk's answers --
 
     def authenticate(self, request: Request) -> bool:
-        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            given = base64.b64decode(encoded.strip(), validate=True)
-        except binascii.Error:
-            return False
-        return hmac.compare_digest(given, self._expected_auth)
+        return auth.basic_is(request, f"{EMAIL}/token", self.api_token)
 
     def unauthorized(self) -> tuple[int, dict]:
         return 401, {"error": "Couldn't authenticate you"}
 
-    def throttled(self, retry_after: int) -> tuple[int, dict, dict]:
+    def throttled(self, retry_after: int, request: Request, bucket: str) -> tuple[int, dict, dict]:
         return 429, {"Retry-After": str(retry_after)}, {"error": "TooManyRequests", "description": "Rate limit exceeded"}
 
     def server_error(self) -> tuple[int, dict]:
