@@ -50,7 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     erase.set_defaults(func=_erase)
     report = sub.add_parser("report", help="print a run's data-gap report")
     report.add_argument("--run", help="run id (default: the latest finished run)")
-    report.add_argument("--format", choices=["json"], default="json")
+    report.add_argument("--format", choices=["json", "html", "csv"], default="json",
+                        help="json on stdout; html and csv print the stored files' paths, or write them to --out")
+    report.add_argument("--show-pii", action="store_true", help="emails and phones unmasked (latest run; needs --out "
+                                                                  "for html and csv)")
+    # dest is out_dir: main() keeps args.out for the stream the JSON line goes to.
+    report.add_argument("--out", dest="out_dir", help="directory to write the report's files into")
     report.set_defaults(func=_report)
     return parser
 
@@ -74,16 +79,13 @@ def _demo(args) -> int:
 
 
 def _report(args) -> int:
-    from canonical.audit import report_path
-    from canonical.store import migrate
+    from canonical.report.command import run
 
-    migrate()
-    path = report_path(args.run)
-    if path is None:
-        print("concord: no report yet: run `concord sync` or `make demo` first", file=sys.stderr)
-        return 1
-    print(path.read_text(), file=args.out)
-    return 0
+    if args.show_pii and args.format != "json" and not args.out_dir:
+        print("concord: --show-pii writes html and csv only to --out DIR, never next to the masked files",
+              file=sys.stderr)
+        return 2
+    return run(args.run, args.format, args.show_pii, args.out_dir, stdout=args.out)
 
 
 def _erase(args) -> int:

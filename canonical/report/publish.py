@@ -1,0 +1,57 @@
+"""Where a report's files go: var/reports/<run key>/ always (report.json, report.html, one CSV per list),
+and S3 as well when CONCORD_REPORTS_URL is `s3://bucket/prefix`, through canonical.blobs' client and its
+server-side encryption settings."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from canonical import blobs, landing, paths
+from canonical.report import csv_files, html_page
+
+CONTENT_TYPES = {".json": "application/json", ".html": "text/html; charset=utf-8", ".csv": "text/csv; charset=utf-8"}
+
+
+def run_dir(run_id: str) -> Path:
+    return paths.reports_dir() / landing.run_key(run_id)
+
+
+def render_files(report: dict, formats: tuple[str, ...] = ("json", "html", "csv")) -> dict[str, str]:
+    """{file name: text} of the report in the given formats, rendered from the report as given."""
+    files = {}
+    if "json" in formats:
+        files["report.json"] = json.dumps(report, indent=2, ensure_ascii=False, default=str)
+    if "html" in formats:
+        files["report.html"] = html_page.render(report)
+    if "csv" in formats:
+        files.update(csv_files.render_all(report))
+    return files
+
+
+def write(files: dict[str, str], directory: Path) -> dict[str, Path]:
+    paths.ensure(directory)
+    written = {}
+    for name, text in files.items():
+        target = directory / name
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)  # the Airflow page never serves half a file
+        written[name] = target
+    return written
+
+
+def upload(files: dict[str, str], run_id: str) -> list[str]:
+    """Copies the files to CONCORD_REPORTS_URL when it is an s3:// URL; returns their URIs (none otherwise)."""
+    base = os.environ.get("CONCORD_REPORTS_URL", "")
+    if not base.startswith("s3://"):
+        return []
+    bucket, _, prefix = base[len("s3://"):].partition("/")
+    uris = []
+    for name, text in files.items():
+        key = "/".join(p for p in (prefix.strip("/"), landing.run_key(run_id), name) if p)
+        # blobs owns the client and the encryption policy; reports reuse both.
+        blobs._s3().put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"),
+                               ContentType=CONTENT_TYPES[Path(name).suffix], **blobs._encryption())
+        uris.append(f"s3://{bucket}/{key}")
+    return uris
