@@ -57,6 +57,24 @@ def _parser() -> argparse.ArgumentParser:
     # dest is out_dir: main() keeps args.out for the stream the JSON line goes to.
     report.add_argument("--out", dest="out_dir", help="directory to write the report's files into")
     report.set_defaults(func=_report)
+    match = sub.add_parser("match", help="cluster a records.jsonl file offline into source,source_id,customer_id")
+    match.add_argument("records", help="canonical source records, one JSON object a line")
+    match.add_argument("--out", dest="clusters_csv", required=True, help="the clusters CSV to write")
+    match.add_argument("--progress", action="store_true", help="progress lines on stderr")
+    match.set_defaults(func=_match)
+    explain = sub.add_parser("explain", help="every link and every field's lineage of one golden customer")
+    explain.add_argument("customer_id")
+    explain.set_defaults(func=_explain)
+    link = sub.add_parser("link", help="force or forbid a link between two source records (SOURCE:ID)")
+    decision = link.add_mutually_exclusive_group(required=True)
+    decision.add_argument("--force", action="store_true", help="the two records are one person")
+    decision.add_argument("--forbid", action="store_true", help="the two records are never one person")
+    link.add_argument("records", nargs=2, metavar="SOURCE:ID")
+    link.add_argument("--reason", default="", help="why, for the next person who reads it")
+    link.set_defaults(func=_link)
+    unlink = sub.add_parser("unlink", help="remove the override between two source records")
+    unlink.add_argument("records", nargs=2, metavar="SOURCE:ID")
+    unlink.set_defaults(func=_unlink)
     return parser
 
 
@@ -86,6 +104,63 @@ def _report(args) -> int:
               file=sys.stderr)
         return 2
     return run(args.run, args.format, args.show_pii, args.out_dir, stdout=args.out)
+
+
+def _match(args) -> int:
+    import json
+    from pathlib import Path
+
+    from canonical.match import InputError, run
+
+    try:
+        counts = run(Path(args.records), Path(args.clusters_csv), progress=args.progress)
+    except (InputError, OSError) as exc:
+        print(f"concord match: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(counts), file=args.out, flush=True)
+    return 0
+
+
+def _explain(args) -> int:
+    from canonical.explain import explain
+    from canonical.store import migrate
+
+    migrate()
+    text = explain(args.customer_id)
+    if text is None:
+        print(f"concord: no customer {args.customer_id}", file=sys.stderr)
+        return 1
+    print(text, file=args.out, flush=True)
+    return 0
+
+
+def _link(args) -> int:
+    from canonical.reconcile import overrides
+    from canonical.store import migrate
+
+    migrate()
+    kind = "force" if args.force else "forbid"
+    try:
+        overrides.set_override(*map(overrides.parse_key, args.records), kind=kind, reason=args.reason)
+    except ValueError as exc:
+        print(f"concord link: {exc}", file=sys.stderr)
+        return 2
+    print(f"concord: {kind} {args.records[0]} ~ {args.records[1]}; applied from the next reconcile", file=sys.stderr)
+    return 0
+
+
+def _unlink(args) -> int:
+    from canonical.reconcile import overrides
+    from canonical.store import migrate
+
+    migrate()
+    try:
+        removed = overrides.remove_override(*map(overrides.parse_key, args.records))
+    except ValueError as exc:
+        print(f"concord unlink: {exc}", file=sys.stderr)
+        return 2
+    print(f"concord: {'removed the' if removed else 'there was no'} override", file=sys.stderr)
+    return 0 if removed else 1
 
 
 def _erase(args) -> int:

@@ -1,68 +1,32 @@
-"""Reconcile: source records -> golden customers. Public entry point `reconcile(run_id)`; the steps
-(normalize, cluster, ids, survive) live in their own modules."""
+"""Reconcile: source records -> golden customers. The public entry point is `reconcile(run_id)`,
+which the pipeline calls once per sync run: it resolves the store's records into clusters
+(snapshot.py: normalize, block, compare, learn, score, cluster; incremental after the first run),
+keeps customer ids stable (ids.py), applies survivorship (survive.py) and stores goldens, links,
+link evidence, merge/split events and the learned model (persist.py)."""
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from canonical import progress
-from canonical.hashing import digest
-from canonical.reconcile import cluster, ids, survive
-from canonical.store import GoldenCustomer, Link, SourceRecord, session
+from canonical.store import Link, SourceRecord, session
+from canonical.store.models import MatchModel
 
 
 def reconcile(run_id: str) -> dict:
+    from canonical.reconcile import ids, overrides, persist, snapshot
+
     with session() as s:
-        records = {(r.source, r.source_id): r.canonical
-                   for r in s.scalars(select(SourceRecord).where(SourceRecord.deleted.is_(False)))}
+        rows = list(s.scalars(select(SourceRecord).where(SourceRecord.deleted.is_(False))))
+        records = {(r.source, r.source_id): r.canonical for r in rows}
+        changed = {(r.source, r.source_id) for r in rows if r.last_changed_run == run_id}
         previous = {(l.source, l.source_id): l.customer_id for l in s.scalars(select(Link))}
+        latest = s.scalar(select(MatchModel).order_by(MatchModel.created_at.desc(), MatchModel.run_id.desc()))
+        found = snapshot.resolve(records, changed, previous, overrides.load(s),
+                                 latest.parameters if latest else None, say=progress.say)
         carried = {k: (c.get("external_ids") or {}).get("concord") for k, c in records.items()}
-        clusters = cluster.by_email(records)
-        customer_ids = ids.assign(clusters, previous, carried)
-        stats = _store(s, clusters, customer_ids, records, run_id)
-    progress.say(f"reconcile: {len(records)} records -> {stats['customers']} customers "
-                 f"({stats['new']} new, {stats['updated']} updated, {stats['retired']} retired)")
+        customer_ids = ids.assign(found.clusters, previous, carried)
+        stats = persist.store(s, found, customer_ids, records, previous, run_id)
+    progress.say(f"reconcile: {stats['records']} records -> {stats['customers']} customers "
+                 f"({stats['new']} new, {stats['updated']} updated, {stats['retired']} retired, "
+                 f"{stats['merges']} merges, {stats['splits']} splits, {stats['mode']})")
     return stats
-
-
-def _store(s: Session, clusters, customer_ids, records, run_id) -> dict:
-    stats = {"records": len(records), "customers": len(clusters), "new": 0, "updated": 0, "unchanged": 0, "retired": 0,
-             "links_changed": 0}
-    goldens = {g.customer_id: g for g in s.scalars(select(GoldenCustomer))}
-    links = {(l.source, l.source_id): l for l in s.scalars(select(Link))}
-    for group, cid in zip(clusters, customer_ids):
-        fields, lineage = survive.golden(cid, [records[k] for k in group.members])
-        stats[_upsert_golden(s, goldens.get(cid), cid, fields, lineage, run_id)] += 1
-        stats["links_changed"] += sum(_upsert_link(s, links.pop(k, None), k, cid, group.rules[k], run_id)
-                                      for k in group.members)
-    s.flush()
-    for gone in links.values():  # records deleted at their source no longer link anywhere
-        s.delete(gone)
-    live = set(customer_ids)
-    for golden in goldens.values():
-        if golden.customer_id not in live and not golden.retired:
-            golden.retired, golden.updated_run = True, run_id
-            stats["retired"] += 1
-    return stats
-
-
-def _upsert_golden(s: Session, row, cid: str, fields: dict, lineage: dict, run_id: str) -> str:
-    content = digest({"fields": fields, "lineage": lineage})
-    if row is None:
-        s.add(GoldenCustomer(customer_id=cid, fields=fields, lineage=lineage, content_hash=content,
-                             created_run=run_id, updated_run=run_id, retired=False))
-        return "new"
-    if row.content_hash == content and not row.retired:
-        return "unchanged"
-    row.fields, row.lineage, row.content_hash, row.updated_run, row.retired = fields, lineage, content, run_id, False
-    return "updated"
-
-
-def _upsert_link(s: Session, row, key, cid: str, rule: str, run_id: str) -> bool:
-    if row is None:
-        s.add(Link(source=key[0], source_id=key[1], customer_id=cid, rule=rule, score=None, linked_run=run_id))
-        return True
-    if (row.customer_id, row.rule) == (cid, rule):
-        return False
-    row.customer_id, row.rule, row.linked_run = cid, rule, run_id
-    return True

@@ -1,32 +1,164 @@
-"""Survivorship: the golden value of each field and its lineage. For now one rule for every field,
-the most recently updated source that knows a value; per-field rules replace it without changing
-this module's shape (field -> value, field -> lineage)."""
+"""Survivorship: the golden value of each field and its lineage. Per field, an ordered list of
+rules from canonical/survivorship.yaml (most_frequent, most_recent, source_priority, most_complete):
+values are grouped by their normalized form, each rule keeps the groups it scores best, and a
+later rule only breaks the ties the earlier ones leave. Consent has its own rule (consent.py)."""
 from __future__ import annotations
 
-GOLDEN_FIELDS = ("given_name", "family_name", "full_name", "emails", "phones", "address", "birth_date", "consent")
-EMPTY = (None, "", [], {})
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from canonical.reconcile import normalize
+from canonical.reconcile.consent import golden_consent
+
+CONFIG = Path(__file__).resolve().parents[1] / "survivorship.yaml"
+RULES = ("most_frequent", "most_recent", "source_priority", "most_complete", "most_corroborated")
+FIELDS = ("given_name", "family_name", "full_name", "emails", "phones", "address", "birth_date")
 
 
-def golden(customer_id: str, records: list[dict]) -> tuple[dict, dict]:
+@lru_cache(maxsize=4)
+def load_config(path: str = str(CONFIG)) -> dict:
+    """{field: {"rules": [...], "priority": [...]}} with the default priority filled in."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    default = data.get("default_priority", [])
+    config = {}
+    for name, spec in data["fields"].items():
+        unknown = set(spec["rules"]) - set(RULES)
+        if unknown:
+            raise ValueError(f"survivorship.yaml: field {name}: unknown rule(s) {sorted(unknown)}")
+        config[name] = {"rules": list(spec["rules"]), "priority": list(spec.get("priority", default))}
+    return config
+
+
+def candidates(field: str, record: dict) -> tuple[str, object] | None:
+    """(comparison key, value to show) of one record's value for `field`, or None."""
+    if field in ("given_name", "family_name"):
+        given, family = record.get("given_name") or "", record.get("family_name") or ""
+        if not (given or family):
+            given, family = normalize.split_full_name(record.get("full_name"))
+        raw = (given if field == "given_name" else family).strip()
+        return (normalize.fold(raw), raw) if raw else None
+    if field == "full_name":
+        raw = (record.get("full_name") or "").strip()
+        return (normalize.fold(raw), raw) if raw else None
+    if field in ("emails", "phones"):
+        clean = normalize.email if field == "emails" else normalize.phone
+        value = next(filter(None, map(clean, record.get(field) or [])), None)
+        return (value, value) if value else None
+    if field == "address":
+        address = record.get("address") or {}
+        if not address.get("line1"):
+            return None
+        key = "|".join((normalize.postcode(address.get("postcode"), address.get("country")),
+                        normalize.street_line(address.get("line1")), normalize.street_line(address.get("line2"))))
+        return key, address
+    value = normalize.birth_date(record.get(field))
+    return (value, value) if value else None
+
+
+def choose(field: str, records: list[dict], rules: list[str], priority: list[str]) -> dict | None:
+    """The winning value of `field` among `records`: {"value", "holders", "rule", "groups"}."""
+    groups: dict[str, list[tuple[dict, object]]] = {}
+    for record in records:
+        found = candidates(field, record)
+        if found:
+            groups.setdefault(found[0], []).append((record, found[1]))
+    if not groups:
+        return None
+    alive, deciding = sorted(groups), "only_value"
+    for rule in rules:
+        if len(alive) == 1:
+            break
+        scores = {key: _score(rule, key, groups[key], priority, records, field) for key in alive}
+        best = max(scores.values())
+        alive, deciding = [key for key in alive if scores[key] == best], rule
+    holders = groups[alive[0]]
+    return {"value": _shown(field, holders), "holders": holders, "rule": deciding, "groups": groups, "key": alive[0]}
+
+
+def _score(rule: str, key: str, holders: list, priority: list[str], records: list[dict], field: str):
+    if rule == "most_corroborated":
+        return _corroboration(field, key, records)
+    if rule == "most_frequent":
+        return len(holders)
+    if rule == "most_recent":
+        return max(record["updated_at"] for record, _ in holders)
+    if rule == "source_priority":
+        ranks = [priority.index(r["source"]) if r["source"] in priority else len(priority) for r, _ in holders]
+        return -min(ranks)
+    return len(key)  # most_complete: the fuller value (a formal name over its nickname)
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in normalize.fold(text) if c.isalpha())
+
+
+def _corroboration(field: str, key: str, records: list[dict]) -> int:
+    """How many of the customer's records support the value through another field: a name that
+    their email addresses spell, an email address that spells their names. A typo is rarely
+    corroborated; the true value usually is."""
+    if field in ("given_name", "family_name"):
+        name = _letters(key)
+        locals_ = [_letters(e.split("@")[0]) for r in records for e in map(normalize.email, r.get("emails") or []) if e]
+        return sum(len(name) >= 3 and name in local for local in locals_)
+    if field == "emails":
+        local = _letters(key.split("@")[0])
+        names = [_letters(n) for r in records for n in normalize.names(r) if n]
+        return sum(len(n) >= 3 and n in local for n in names)
+    return 0
+
+
+def _shown(field: str, holders: list) -> object:
+    """Of the spellings in the winning group, the best-kept one: mixed case, accents kept, then
+    the most common, then the most recent."""
+    if field not in ("given_name", "family_name", "full_name"):
+        return max(holders, key=lambda h: h[0]["updated_at"])[1]
+    spellings: dict[str, list] = {}
+    for record, value in holders:
+        spellings.setdefault(value, []).append(record["updated_at"])
+
+    def quality(value: str):
+        return (not (value.isupper() or value.islower()), not value.isascii(), len(spellings[value]),
+                max(spellings[value]))
+
+    return max(spellings, key=quality)
+
+
+def golden(customer_id: str, records: list[dict], config: dict | None = None) -> tuple[dict, dict]:
     """records: canonical source records of one person. Returns (fields, lineage)."""
-    newest_first = sorted(records, key=lambda r: (r["updated_at"], r["source"], r["source_id"]), reverse=True)
+    config = config or load_config()
     fields, lineage = {}, {}
-    for name in GOLDEN_FIELDS:
-        holders = [r for r in newest_first if r.get(name) not in EMPTY]
-        if not holders:
+    for name in FIELDS:
+        spec = config.get(name, {"rules": ["most_recent"], "priority": []})
+        won = choose(name, records, spec["rules"], spec["priority"])
+        if won is None:
             continue
-        fields[name] = holders[0][name]
-        lineage[name] = {
-            "source": holders[0]["source"], "source_id": holders[0]["source_id"], "rule": "most_recent",
-            "others": [{"source": r["source"], "source_id": r["source_id"], "value": r[name]}
-                       for r in holders[1:] if r[name] != holders[0][name]],
-        }
-    fields["external_ids"] = {**_known_external_ids(newest_first), "concord": customer_id}
+        fields[name] = _as_field(name, won)
+        lineage[name] = _lineage(won)
+    consent, consent_lineage = golden_consent(records)
+    if consent:
+        fields["consent"], lineage["consent"] = consent, consent_lineage
+    fields["external_ids"] = {**_known_external_ids(records), "concord": customer_id}
     return fields, lineage
+
+
+def _as_field(name: str, won: dict) -> object:
+    if name in ("emails", "phones"):  # the winner first, then every other value the customer has
+        others = sorted((k for k in won["groups"] if k != won["key"]), key=lambda k: -len(won["groups"][k]))
+        return [won["value"], *others]
+    return won["value"]
+
+
+def _lineage(won: dict) -> dict:
+    record = max((r for r, value in won["holders"] if value == won["value"]), key=lambda r: r["updated_at"])
+    return {"source": record["source"], "source_id": record["source_id"], "rule": won["rule"],
+            "others": [{"source": r["source"], "source_id": r["source_id"], "value": value}
+                       for key, holders in sorted(won["groups"].items()) if key != won["key"] for r, value in holders]}
 
 
 def _known_external_ids(records: list[dict]) -> dict:
     ids = {}
-    for record in reversed(records):  # newest last, so the newest wins
+    for record in sorted(records, key=lambda r: r["updated_at"]):  # the newest wins
         ids.update({k: v for k, v in (record.get("external_ids") or {}).items() if v and k != "concord"})
     return ids

@@ -146,3 +146,68 @@ class Run(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     summary: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class MatchOverride(Base):
+    """A person's decision on two source records: `force` (one person) or `forbid` (never one person).
+    Applied on every reconcile; a forbid outranks any score, a force joins the two clusters. The pair
+    is stored in key order, so that one pair has one row."""
+
+    __tablename__ = "match_overrides"
+    __table_args__ = (UniqueConstraint("source_a", "source_id_a", "source_b", "source_id_b",
+                                       name="uq_match_overrides_pair"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_a: Mapped[str] = mapped_column(String(64))
+    source_id_a: Mapped[str] = mapped_column(String(255))
+    source_b: Mapped[str] = mapped_column(String(64))
+    source_id_b: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ClusterEvent(Base):
+    """A merge (a customer took in records of other customers) or a split (a customer's records now
+    belong to several customers), as one reconcile run decided it."""
+
+    __tablename__ = "cluster_events"
+    __table_args__ = (Index("ix_cluster_events_customer", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[str] = mapped_column(String(64))
+    others: Mapped[list] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MatchModel(Base):
+    """The matching model a full reconcile learned (m and u per comparison level, the prior);
+    incremental runs score with the latest one."""
+
+    __tablename__ = "match_models"
+
+    run_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    parameters: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MatchEvidence(Base):
+    """One accepted link between two source records of a customer: the rule or the score that made
+    it, with the comparison level of every field behind the score. What `concord explain` shows."""
+
+    __tablename__ = "match_evidence"
+    __table_args__ = (Index("ix_match_evidence_customer", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    source_a: Mapped[str] = mapped_column(String(64))
+    source_id_a: Mapped[str] = mapped_column(String(255))
+    source_b: Mapped[str] = mapped_column(String(64))
+    source_id_b: Mapped[str] = mapped_column(String(255))
+    rule: Mapped[str] = mapped_column(String(64))
+    weight: Mapped[float] = mapped_column(Float)
+    probability: Mapped[float] = mapped_column(Float)
+    levels: Mapped[dict] = mapped_column(JSON)
+    run_id: Mapped[str] = mapped_column(String(255))

@@ -8,7 +8,8 @@ from sqlalchemy import inspect, select
 from canonical.store import Base, Cursor, Run, engine, migrate, session
 
 TABLES = {"source_records", "activities", "golden_customers", "links", "cursors", "quarantine", "sync_log", "runs",
-          "outbox", "suppression", "alembic_version"}
+          "match_overrides", "cluster_events", "match_models", "match_evidence", "outbox", "suppression",
+          "alembic_version"}
 
 
 def test_migrations_create_every_table_and_running_them_again_changes_nothing(store_url):

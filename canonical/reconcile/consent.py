@@ -1,0 +1,30 @@
+"""Consent survivorship, per channel: the newest explicit event (subscribed or unsubscribed) wins;
+on a tie in time the opt-out wins; so an older opt-in never overwrites a newer opt-out. A channel
+with no explicit event anywhere keeps the newest pending/unknown status."""
+from __future__ import annotations
+
+EXPLICIT = ("subscribed", "unsubscribed")
+
+
+def _rank(event: dict) -> tuple:
+    # Sorts newest first, explicit before pending/unknown, and unsubscribed first within a second.
+    return (event["status"] in EXPLICIT, event.get("updated_at") or "", event["status"] == "unsubscribed")
+
+
+def golden_consent(records: list[dict]) -> tuple[dict, dict]:
+    """(channel -> {status, updated_at}, channel -> lineage) over the records of one customer."""
+    events: dict[str, list[dict]] = {}
+    for record in records:
+        for channel, event in (record.get("consent") or {}).items():
+            if isinstance(event, dict) and event.get("status"):
+                events.setdefault(channel, []).append({**event, "source": record["source"],
+                                                       "source_id": record["source_id"]})
+    fields, lineage = {}, {}
+    for channel, found in sorted(events.items()):
+        ordered = sorted(found, key=_rank, reverse=True)
+        winner = ordered[0]
+        fields[channel] = {"status": winner["status"], "updated_at": winner.get("updated_at")}
+        lineage[channel] = {"source": winner["source"], "source_id": winner["source_id"], "rule": "consent_newest_explicit",
+                            "others": [{k: e.get(k) for k in ("source", "source_id", "status", "updated_at")}
+                                       for e in ordered[1:]]}
+    return fields, lineage

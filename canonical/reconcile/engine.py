@@ -1,0 +1,181 @@
+"""The matching engine: block -> compare -> learn (EM) -> score -> rules -> cluster, on a Features
+table. `resolve` does one pass over all rows or, incrementally, over a neighbourhood of rows; it
+knows nothing of the store or of files (match.py and reconcile() feed it)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from canonical.reconcile import blocking, cluster, model as fs
+from canonical.reconcile.compare import FIELDS, Comparator
+from canonical.reconcile.features import Features
+
+EMAIL, PHONE, GIVEN, FAMILY = (FIELDS.index(name) for name in ("email", "phone", "given", "family"))
+FAMILY_DIFFERENT, EMAIL_DIFFERENT = 3, 3
+DETERMINISTIC = 64.0  # weight given to rule-made links: above any score, so they are kept first
+RULES = ("score", "exact_email", "exact_phone", "external_id", "concord_id", "override")
+TRAINING_SAMPLE = 500_000
+
+
+@dataclass
+class Settings:
+    threshold: float = 0.5     # posterior probability a scored pair needs to become a link
+    block_cap: int = blocking.DEFAULT_CAP
+    em_iterations: int = 30
+
+
+@dataclass
+class Overrides:
+    """Row pairs people decided on: forced pairs are one person, forbidden pairs never are."""
+
+    forced: set[tuple[int, int]] = field(default_factory=set)
+    forbidden: set[tuple[int, int]] = field(default_factory=set)
+
+
+@dataclass
+class Edges:
+    """Scored candidate pairs: rows a < b, comparison levels, weight, probability, rule, accepted."""
+
+    a: np.ndarray
+    b: np.ndarray
+    gamma: np.ndarray
+    weight: np.ndarray
+    rule: np.ndarray          # index into RULES
+    accepted: np.ndarray
+
+
+@dataclass
+class Result:
+    labels: np.ndarray        # one cluster label per row (a row number of the cluster)
+    edges: Edges
+    model: fs.Model
+    stats: dict
+
+
+class Engine:
+    """Holds the comparator (with its cache of fuzzy scores) and the learned model across passes."""
+
+    def __init__(self, features: Features, settings: Settings | None = None, say=lambda message: None):
+        self.features, self.settings, self.say = features, settings or Settings(), say
+        self.comparator = Comparator(features)
+        self.model: fs.Model | None = None
+
+    def resolve(self, within: np.ndarray | None = None, touching: np.ndarray | None = None,
+                overrides: Overrides | None = None, train: bool | None = None) -> Result:
+        overrides = overrides or Overrides()
+        a, b, block_stats = blocking.candidate_pairs(self.features, self.settings.block_cap, within, touching)
+        a, b = _with_forced(a, b, overrides.forced)
+        self.say(f"match: {len(self.features)} records, {len(a)} candidate pairs "
+                 f"({sum(block_stats.skipped_by_key.values())} blocks over the cap skipped)")
+        gamma = self.comparator.levels(a, b)
+        self.say(f"match: {len(a)} pairs scored")
+        if self.model is None or train:
+            self.model = self.train(a, gamma)
+        edges = self.score(a, b, gamma, overrides)
+        rows = None if within is None else np.flatnonzero(within)
+        labels = cluster.guarded(len(self.features), edges.a[edges.accepted], edges.b[edges.accepted],
+                                 edges.weight[edges.accepted], self.comparator,
+                                 _forbidden_minus_forced(overrides), rows,
+                                 {(min(p), max(p)) for p in overrides.forced})
+        stats = {"candidate_pairs": int(len(a)), "accepted": int(edges.accepted.sum()),
+                 "blocks_skipped": block_stats.skipped_by_key, "pairs_by_key": block_stats.pairs_by_key}
+        return Result(labels, edges, self.model, stats)
+
+    def update(self, previous: np.ndarray, changed: np.ndarray, overrides: Overrides | None = None
+               ) -> tuple[np.ndarray, np.ndarray, Result]:
+        """An incremental pass: only changed rows, and the clusters they touch, are resolved again.
+        `previous`: last labels (a changed row that is new is its own label); returns the new labels,
+        the mask of rows that were looked at and that pass's result. Every other cluster keeps its label."""
+        a, b, _ = blocking.candidate_pairs(self.features, self.settings.block_cap, touching=changed)
+        edges = self.score(a, b, self.comparator.levels(a, b), overrides or Overrides())
+        neighbours = np.r_[edges.a[edges.accepted], edges.b[edges.accepted], np.flatnonzero(changed)]
+        subset = changed | np.isin(previous, previous[neighbours])
+        self.say(f"match: incremental pass over {int(subset.sum())} of {len(self.features)} records")
+        labels = previous.copy()
+        result = self.resolve(within=subset, overrides=overrides, train=False)
+        labels[subset] = result.labels[subset]
+        return labels, subset, result
+
+    def train(self, a: np.ndarray, gamma: np.ndarray) -> fs.Model:
+        """m from two label-free training sets (pairs sharing an email; pairs sharing a name), each
+        teaching the fields it was not selected on; u from random pairs; then the global prior."""
+        u = fs.random_u(self.comparator, len(self.features))
+        shares_email = gamma[:, EMAIL] == 1
+        shares_name = (gamma[:, GIVEN] >= 1) & (gamma[:, GIVEN] <= 2) & (gamma[:, FAMILY] == 1)
+        trained = []
+        for selected, ignore in ((shares_email, ("email",)), (shares_name, ("given", "family"))):
+            sample = _sample(np.flatnonzero(selected))
+            if len(sample):
+                trained.append((fs.estimate(gamma[sample], u, ignore, self.settings.em_iterations,
+                                            on_iteration=self._em_progress), ignore))
+        model = fs.combine(trained, u)
+        total = len(self.features) * (len(self.features) - 1) / 2
+        start = max(shares_email.sum(), 1) / max(total, 1)
+        model.prior = 0.5  # weights() then carry no prior: the fixed point below finds it
+        model.prior = fs.global_prior(fs.weights(self.features, model, gamma, a), total, start)
+        self.say(f"match: model trained ({model.iterations} EM iterations, prior {model.prior:.2e})")
+        return model
+
+    def _em_progress(self, iteration: int, change: float) -> None:
+        self.say(f"match: EM iteration {iteration}, largest change in m {change:.5f}")
+
+    def score(self, a: np.ndarray, b: np.ndarray, gamma: np.ndarray, overrides: Overrides) -> Edges:
+        """Weights and probabilities from the model; then the rules, which outrank any score: a
+        shared email, phone or external id links unless the names or birth dates say two people; a
+        forced pair always links, a forbidden pair never does."""
+        weight = fs.weights(self.features, self.model, gamma, a)
+        rule = np.zeros(len(a), dtype=np.int8)
+        col = self.features.column
+        # A shared number is weaker than a shared address: households share landlines, so neither
+        # the family name nor the email may differ (the cluster guard still separates members).
+        rule[(gamma[:, PHONE] == 1) & (gamma[:, FAMILY] != FAMILY_DIFFERENT)
+             & (gamma[:, EMAIL] != EMAIL_DIFFERENT)] = RULES.index("exact_phone")
+        rule[gamma[:, EMAIL] == 1] = RULES.index("exact_email")
+        concord = col("concord")
+        rule[(concord[a] >= 0) & (concord[a] == concord[b])] = RULES.index("concord_id")
+        rule[_claimed(self.features, a, b)] = RULES.index("external_id")
+        accepted = ((fs.probability(weight) >= self.settings.threshold) | (rule > 0)) & ~cluster.conflicts(gamma)
+        weight = np.where(rule > 0, weight + DETERMINISTIC, weight)
+        for pairs, value, name in ((overrides.forced, True, "override"), (overrides.forbidden, False, "override")):
+            hit = _pair_mask(a, b, pairs, len(self.features))
+            accepted[hit], rule[hit] = value, RULES.index(name)
+        weight = np.where(rule == RULES.index("override"), weight + 2 * DETERMINISTIC, weight)
+        return Edges(a, b, gamma, weight, rule, accepted)
+
+
+def _sample(rows: np.ndarray, size: int = TRAINING_SAMPLE) -> np.ndarray:
+    if len(rows) <= size:
+        return rows
+    return rows[np.random.default_rng(0).random(len(rows)) < size / len(rows)]  # no permutation of millions
+
+
+def _pair_mask(a: np.ndarray, b: np.ndarray, pairs: set[tuple[int, int]], n: int) -> np.ndarray:
+    if not pairs:
+        return np.zeros(len(a), dtype=bool)
+    codes = np.array([min(x, y) * n + max(x, y) for x, y in pairs], dtype=np.int64)
+    return np.isin(a.astype(np.int64) * n + b, codes)
+
+
+def _with_forced(a: np.ndarray, b: np.ndarray, forced: set[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Forced pairs are compared (and linked) even when no block brought them together."""
+    if not forced:
+        return a, b
+    n = int(max(a.max(initial=0), b.max(initial=0), *(max(p) for p in forced))) + 1
+    codes = np.unique(np.r_[a.astype(np.int64) * n + b, [min(x, y) * n + max(x, y) for x, y in forced]])
+    return codes // n, codes % n
+
+
+def _forbidden_minus_forced(overrides: Overrides) -> set[tuple[int, int]]:
+    forced = {(min(p), max(p)) for p in overrides.forced}
+    return {(min(p), max(p)) for p in overrides.forbidden} - forced
+
+
+def _claimed(features: Features, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairs where one record names the other in its external ids."""
+    claims = features.claims
+    if not any(claims):
+        return np.zeros(len(a), dtype=bool)
+    keys = [f"{source}:{source_id}" for source, source_id in features.keys]
+    return np.fromiter(((keys[y] in claims[x]) or (keys[x] in claims[y]) for x, y in zip(a.tolist(), b.tolist())),
+                       dtype=bool, count=len(a))

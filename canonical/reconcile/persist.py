@@ -1,0 +1,94 @@
+"""Writing one reconcile's outcome into the store: golden customers (only when their content
+changed), links with the rule and score that made them, the link evidence of the clusters this run
+resolved, merge and split events, retired customers and the model a full run learned."""
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from canonical.hashing import digest
+from canonical.reconcile import ids as stable_ids
+from canonical.reconcile import survive
+from canonical.reconcile.snapshot import Snapshot
+from canonical.store import GoldenCustomer, Link
+from canonical.store.models import ClusterEvent, MatchEvidence, MatchModel
+
+
+def store(s: Session, found: Snapshot, customer_ids: list[str], records: dict, previous: dict, run_id: str) -> dict:
+    stats = {"records": len(records), "customers": len(found.clusters), "new": 0, "updated": 0, "unchanged": 0,
+             "retired": 0, "links_changed": 0, "mode": "full" if found.full else "incremental",
+             "resolved_records": sum(len(c) for c, t in zip(found.clusters, found.touched) if t)}
+    goldens = {g.customer_id: g for g in s.scalars(select(GoldenCustomer))}
+    links = {(l.source, l.source_id): l for l in s.scalars(select(Link))}
+    for members, cid, touched in zip(found.clusters, customer_ids, found.touched):
+        fields, lineage = survive.golden(cid, [records[k] for k in members])
+        stats[_upsert_golden(s, goldens.get(cid), cid, fields, lineage, run_id)] += 1
+        for key in members:
+            rule, score = found.link_rules.get(key) or _kept(links.get(key))
+            stats["links_changed"] += _upsert_link(s, links.pop(key, None), key, cid, rule, score, run_id)
+    s.flush()
+    for gone in links.values():  # records deleted at their source no longer link anywhere
+        s.delete(gone)
+    stats["retired"] = _retire(goldens, set(customer_ids), run_id)
+    _store_evidence(s, found, customer_ids, run_id)
+    stats.update(_store_events(s, found, customer_ids, previous, run_id))
+    if found.full:
+        s.merge(MatchModel(run_id=run_id, parameters=found.model.as_dict()))
+    return stats
+
+
+def _kept(row) -> tuple[str, float | None]:
+    return (row.rule, row.score) if row is not None else ("own_record", None)
+
+
+def _retire(goldens: dict, live: set, run_id: str) -> int:
+    retired = 0
+    for golden in goldens.values():
+        if golden.customer_id not in live and not golden.retired:
+            golden.retired, golden.updated_run = True, run_id
+            retired += 1
+    return retired
+
+
+def _store_evidence(s: Session, found: Snapshot, customer_ids: list[str], run_id: str) -> None:
+    """The evidence of every resolved cluster is replaced; untouched clusters keep theirs."""
+    resolved = [cid for cid, touched in zip(customer_ids, found.touched) if touched]
+    owner = {key: cid for members, cid in zip(found.clusters, customer_ids) for key in members}
+    for start in range(0, len(resolved), 500):
+        s.execute(delete(MatchEvidence).where(MatchEvidence.customer_id.in_(resolved[start:start + 500])))
+    for item in found.evidence:
+        (sa, ia), (sb, ib) = item["a"], item["b"]
+        s.add(MatchEvidence(customer_id=owner[item["a"]], source_a=sa, source_id_a=ia, source_b=sb, source_id_b=ib,
+                            rule=item["rule"], weight=item["weight"], probability=item["probability"],
+                            levels=item["levels"], run_id=run_id))
+
+
+def _store_events(s: Session, found: Snapshot, customer_ids: list[str], previous: dict, run_id: str) -> dict:
+    touched = [(members, cid) for members, cid, t in zip(found.clusters, customer_ids, found.touched) if t]
+    events = stable_ids.events([m for m, _ in touched], [c for _, c in touched], previous)
+    for event in events:
+        s.add(ClusterEvent(run_id=run_id, kind=event["kind"], customer_id=event["customer_id"], others=event["others"]))
+    return {"merges": sum(e["kind"] == "merge" for e in events), "splits": sum(e["kind"] == "split" for e in events)}
+
+
+def _upsert_golden(s: Session, row, cid: str, fields: dict, lineage: dict, run_id: str) -> str:
+    content = digest({"fields": fields, "lineage": lineage})
+    if row is None:
+        s.add(GoldenCustomer(customer_id=cid, fields=fields, lineage=lineage, content_hash=content,
+                             created_run=run_id, updated_run=run_id, retired=False))
+        return "new"
+    if row.content_hash == content and not row.retired:
+        return "unchanged"
+    row.fields, row.lineage, row.content_hash, row.updated_run, row.retired = fields, lineage, content, run_id, False
+    return "updated"
+
+
+def _upsert_link(s: Session, row, key, cid: str, rule: str, score: float | None, run_id: str) -> bool:
+    if row is None:
+        s.add(Link(source=key[0], source_id=key[1], customer_id=cid, rule=rule, score=score, linked_run=run_id))
+        return True
+    if (row.customer_id, row.rule) == (cid, rule):
+        row.score = score
+        return False
+    row.customer_id, row.rule, row.score, row.linked_run = cid, rule, score, run_id
+    return True

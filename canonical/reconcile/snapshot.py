@@ -1,0 +1,108 @@
+"""One reconcile over the store's records, as data in and data out (no database here): which
+records form which clusters, which clusters this run looked at, the link evidence inside them,
+and the model it scored with. A first run (or one without a stored model) is full and learns the
+model; later runs are incremental: only changed records, records named in overrides, members of
+clusters that lost a record, and the clusters these touch are resolved again."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from canonical.reconcile import model as fs
+from canonical.reconcile.compare import FIELDS, LEVELS
+from canonical.reconcile.engine import RULES, Engine, Overrides, Settings
+from canonical.reconcile.features import Features
+
+Key = tuple[str, str]
+RETRAIN_GROWTH = 2  # a model learned on half the records or fewer is learned again, in a full run
+
+
+@dataclass
+class Snapshot:
+    clusters: list[list[Key]]
+    touched: list[bool]                 # per cluster: resolved again in this run
+    evidence: list[dict]                # accepted links inside the final clusters that were resolved
+    link_rules: dict[Key, tuple[str, float | None]]
+    model: fs.Model
+    full: bool
+
+
+def resolve(records: dict[Key, dict], changed: set[Key], previous: dict[Key, str],
+            overrides: list[tuple[Key, Key, str]], model: dict | None, settings: Settings | None = None,
+            say=lambda message: None) -> Snapshot:
+    keys = sorted(records)
+    features = Features()
+    for key in keys:
+        features.add(records[key])
+    features.freeze()
+    row = {key: i for i, key in enumerate(keys)}
+    engine = Engine(features, settings, say)
+    pairs = _override_rows(overrides, row)
+    full = model is None or not previous or len(keys) > RETRAIN_GROWTH * model.get("records", 0)
+    if full:
+        result = engine.resolve(overrides=pairs)
+        engine.model.records = len(keys)
+        labels, subset = result.labels, np.ones(len(keys), dtype=bool)
+    else:
+        engine.model = fs.Model.from_dict(model)
+        dirty = _dirty(keys, changed, previous, overrides, row)
+        labels, subset, result = engine.update(_previous_labels(keys, previous), dirty, pairs)
+    return _snapshot(keys, labels, subset, result, engine.model, full)
+
+
+def _override_rows(overrides, row: dict[Key, int]) -> Overrides:
+    found = Overrides()
+    for a, b, kind in overrides:
+        if a in row and b in row:
+            (found.forced if kind == "force" else found.forbidden).add((row[a], row[b]))
+    return found
+
+
+def _previous_labels(keys: list[Key], previous: dict[Key, str]) -> np.ndarray:
+    """The row label of each record's previous customer (its first row); a new record is its own."""
+    first: dict[str, int] = {}
+    labels = np.arange(len(keys), dtype=np.int64)
+    for i, key in enumerate(keys):
+        cid = previous.get(key)
+        if cid is not None:
+            labels[i] = first.setdefault(cid, i)
+    return labels
+
+
+def _dirty(keys, changed: set[Key], previous: dict[Key, str], overrides, row: dict[Key, int]) -> np.ndarray:
+    """Rows to look at again: changed or new records, records named in an override, and the
+    members of customers that lost a record (deleted at its source)."""
+    live = set(keys)
+    shrunk = {cid for key, cid in previous.items() if key not in live}
+    named = {key for a, b, _ in overrides for key in (a, b)}
+    return np.fromiter(((key in changed) or (key not in previous) or (key in named)
+                        or (previous.get(key) in shrunk) for key in keys), dtype=bool, count=len(keys))
+
+
+def _snapshot(keys, labels: np.ndarray, subset: np.ndarray, result, model, full: bool) -> Snapshot:
+    groups: dict[int, list[int]] = {}
+    for i, label in enumerate(labels.tolist()):
+        groups.setdefault(label, []).append(i)
+    edges = result.edges
+    inside = edges.accepted & (labels[edges.a] == labels[edges.b]) & subset[edges.a] & subset[edges.b]
+    probability = fs.probability(edges.weight)
+    evidence, best = [], {}
+    for i in np.flatnonzero(inside).tolist():
+        a, b = int(edges.a[i]), int(edges.b[i])
+        item = {"a": keys[a], "b": keys[b], "rule": RULES[edges.rule[i]], "weight": float(edges.weight[i]),
+                "probability": float(probability[i]), "levels": _levels(edges.gamma[i])}
+        evidence.append(item)
+        for end in (a, b):
+            if end not in best or item["weight"] > best[end]["weight"]:
+                best[end] = item
+    clusters = [[keys[i] for i in rows] for rows in groups.values()]
+    touched = [bool(subset[rows[0]]) for rows in groups.values()]
+    link_rules = {keys[i]: ((best[i]["rule"], round(best[i]["probability"], 6)) if i in best else ("own_record", None))
+                  for i in range(len(keys)) if subset[i]}
+    return Snapshot(clusters, touched, evidence, link_rules, model, full)
+
+
+def _levels(gamma_row: np.ndarray) -> dict:
+    return {name: ("missing" if level == 0 else LEVELS[name][level - 1])
+            for name, level in zip(FIELDS, gamma_row.tolist())}

@@ -1,0 +1,104 @@
+"""Blocking, comparison and the label-free model, on hand-made records and on a small world."""
+import numpy as np
+import pytest
+
+from adapters.world import SYSTEMS, World
+from bench.make_records import canonical
+from canonical.reconcile import blocking, compare
+from canonical.reconcile.engine import Engine
+from canonical.reconcile.features import Features
+
+
+def table(records):
+    features = Features()
+    for i, record in enumerate(records):
+        features.add({"source": "hubspot", "source_id": str(i), "updated_at": "2025-01-01T00:00:00Z", **record})
+    return features.freeze()
+
+
+@pytest.fixture(scope="module")
+def world():
+    world = World(seed=5, people=1500)
+    features = Features()
+    for system in SYSTEMS:
+        for view in world.views(system):
+            features.add(canonical(view))
+    truth = world.truth()["records"]
+    return features.freeze(), np.array([truth[f"{s}:{i}"] for s, i in features.keys])
+
+
+def test_a_block_over_the_cap_is_skipped_and_small_blocks_still_pair():
+    crowd = [{"given_name": "John", "family_name": "Smith"} for _ in range(30)]
+    pair = [{"given_name": "Zbigniew", "family_name": "Brzeczyszczykiewicz", "emails": ["zb@example.com"]},
+            {"full_name": "Brzęczyszczykiewicz, Zbigniew"}]
+    a, b, stats = blocking.candidate_pairs(table(crowd + pair), cap=20)
+    assert stats.skipped_by_key["name"] == 1
+    assert list(zip(a.tolist(), b.tolist())) == [(30, 31)]
+
+
+def test_nicknames_meet_in_one_block_and_compare_as_nicknames():
+    features = table([{"given_name": "Bill", "family_name": "Ng"}, {"given_name": "William", "family_name": "Ng"}])
+    a, b, _ = blocking.candidate_pairs(features)
+    levels = compare.Comparator(features).levels(a, b)
+    assert len(a) == 1 and compare.LEVELS["given"][levels[0, compare.FIELDS.index("given")] - 1] == "nickname"
+
+
+def test_email_typos_are_similar_but_name_shaped_addresses_are_not():
+    features = table([{"emails": ["matthewkang@bt.com"]}, {"emails": ["mtthewkang@bt.com"]},
+                      {"emails": ["matthew.kang@bt.com"]}, {"emails": ["matthewkang7@bt.com"]}])
+    levels = compare.Comparator(features).levels(np.array([0, 0, 0]), np.array([1, 2, 3]))[:, 0]
+    assert [compare.LEVELS["email"][level - 1] for level in levels] == ["similar", "different", "different"]
+
+
+def test_em_learns_sensible_m_and_u_without_labels(world):
+    features, person = world
+    engine = Engine(features)
+    result = engine.resolve()
+    model = result.model
+    assert model.iterations >= 2
+    for field in ("email", "phone", "given", "family"):
+        assert model.m[field][1] > 0.75, field          # matches mostly agree exactly
+        assert model.u[field][1] < 0.02, field          # strangers rarely do
+        assert model.m[field][-1] < 0.15, field         # and matches rarely differ
+    pairs = result.edges
+    truly = person[pairs.a] == person[pairs.b]
+    weight = pairs.weight
+    assert np.median(weight[truly]) > 10 > np.median(weight[~truly])
+
+
+def test_a_common_name_proves_less_than_a_rare_one():
+    common = [{"given_name": "John", "family_name": "Smith"} for _ in range(40)]
+    rare = [{"given_name": "Zbigniew", "family_name": "Brzeczyszczykiewicz"}]
+    features = table(common + rare + rare)
+    from canonical.reconcile.model import tf_adjustment
+
+    family = features.column("family")
+    assert tf_adjustment(features, "family", family[[0]])[0] < 0 < tf_adjustment(features, "family", family[[40]])[0]
+
+
+def test_the_engine_finds_most_of_a_small_world_and_merges_few_strangers(world):
+    features, person = world
+    labels = Engine(features).resolve().labels
+    clusters = {}
+    for label, p in zip(labels.tolist(), person.tolist()):
+        clusters.setdefault(label, set()).add(p)
+    over_merged = sum(len(people) > 1 for people in clusters.values()) / len(clusters)
+    assert over_merged < 0.05
+    assert len(clusters) < 1.15 * len(set(person.tolist()))
+
+
+def test_names_addresses_and_birth_dates_alone_still_match():
+    from bench.match_vs_splink import scores
+
+    world = World(seed=8, people=3000)
+    features = Features()
+    for system in SYSTEMS:
+        for view in world.views(system):
+            record = canonical(view)
+            record.pop("emails", None)
+            record.pop("phones", None)
+            features.add(record)
+    labels = Engine(features.freeze()).resolve().labels
+    predicted = {f"{s}:{i}": str(label) for (s, i), label in zip(features.keys, labels.tolist())}
+    quality = scores(predicted, world.truth()["records"])
+    assert quality["f1"] >= 0.75 and quality["bcubed_f1"] >= 0.85 and quality["over_merged_pct"] < 5

@@ -1,0 +1,81 @@
+"""Survivorship per field with lineage, and the consent rule."""
+from canonical.reconcile import survive
+from canonical.reconcile.consent import golden_consent
+
+
+def rec(source, source_id, updated, **fields):
+    return {"source": source, "source_id": source_id, "updated_at": updated, **fields}
+
+
+def test_the_value_most_records_agree_on_wins_and_lineage_names_the_others():
+    records = [rec("zendesk", "1", "2024-01-01T00:00:00Z", full_name="Lima, Ana", emails=[" ANA@lima.org"]),
+               rec("hubspot", "2", "2026-01-01T00:00:00Z", given_name="Ana", family_name="Lima",
+                   emails=["old@lima.org"]),
+               rec("shopify", "3", "2025-01-01T00:00:00Z", given_name="Ana", family_name="Lima",
+                   emails=["ana@lima.org"])]
+    fields, lineage = survive.golden("cus_1", records)
+    assert fields["emails"] == ["ana@lima.org", "old@lima.org"]
+    assert lineage["emails"]["rule"] == "most_frequent" and lineage["emails"]["source_id"] == "3"
+    assert lineage["emails"]["others"] == [{"source": "hubspot", "source_id": "2", "value": "old@lima.org"}]
+    assert (fields["given_name"], fields["family_name"]) == ("Ana", "Lima")
+    assert fields["external_ids"]["concord"] == "cus_1"
+
+
+def test_ties_fall_through_to_the_next_rule():
+    records = [rec("hubspot", "1", "2026-01-01T00:00:00Z", given_name="Bill", phones=["415 555 2671"]),
+               rec("twilio", "+14155550100", "2024-01-01T00:00:00Z", given_name="William", phones=["+14155550100"])]
+    given = survive.choose("given_name", records, ["most_frequent", "most_complete"], [])
+    assert given["value"] == "William" and given["rule"] == "most_complete"  # the formal name over the nickname
+    phone = survive.choose("phones", records, ["most_frequent", "source_priority"], ["twilio", "hubspot"])
+    assert phone["value"] == "+14155550100" and phone["rule"] == "source_priority"
+    recent = survive.choose("phones", records, ["most_recent"], [])
+    assert recent["value"] == "+14155552671"
+
+
+def test_the_best_kept_spelling_is_shown():
+    records = [rec("a", "1", "2025-01-01T00:00:00Z", given_name="RENÉE"), rec("b", "2", "2025-01-02T00:00:00Z",
+               given_name="Renee"), rec("c", "3", "2024-01-01T00:00:00Z", given_name="Renée")]
+    assert survive.choose("given_name", records, ["most_frequent"], [])["value"] == "Renée"
+
+
+def test_the_configuration_is_read_and_checked():
+    config = survive.load_config()
+    assert config["birth_date"]["rules"][0] == "most_frequent"
+    assert config["phones"]["priority"][-1] == "twilio" and config["given_name"]["rules"][0] == "most_corroborated"
+    assert set(config) >= {"given_name", "family_name", "emails", "phones", "address", "birth_date"}
+
+
+def consent(status, at):
+    return {"email": {"status": status, "updated_at": at}}
+
+
+def test_an_older_opt_in_never_overwrites_a_newer_opt_out():
+    records = [rec("mailchimp", "m", "2026-06-01T00:00:00Z", consent=consent("subscribed", "2024-01-01T00:00:00Z")),
+               rec("hubspot", "h", "2024-01-01T00:00:00Z", consent=consent("unsubscribed", "2025-03-01T00:00:00Z"))]
+    fields, lineage = golden_consent(records)
+    assert fields["email"]["status"] == "unsubscribed" and lineage["email"]["source"] == "hubspot"
+
+
+def test_a_newer_opt_in_wins_and_a_tie_goes_to_the_opt_out():
+    newer = [rec("a", "1", "2025-01-01T00:00:00Z", consent=consent("unsubscribed", "2024-01-01T00:00:00Z")),
+             rec("b", "2", "2025-01-01T00:00:00Z", consent=consent("subscribed", "2025-05-01T00:00:00Z"))]
+    assert golden_consent(newer)[0]["email"]["status"] == "subscribed"
+    tie = [rec("a", "1", "2025-01-01T00:00:00Z", consent=consent("subscribed", "2025-05-01T00:00:00Z")),
+           rec("b", "2", "2025-01-01T00:00:00Z", consent=consent("unsubscribed", "2025-05-01T00:00:00Z"))]
+    assert golden_consent(tie)[0]["email"]["status"] == "unsubscribed"
+
+
+def test_pending_never_beats_an_explicit_answer():
+    records = [rec("a", "1", "2025-01-01T00:00:00Z", consent=consent("unsubscribed", "2024-01-01T00:00:00Z")),
+               rec("b", "2", "2025-01-01T00:00:00Z", consent=consent("pending", "2026-01-01T00:00:00Z"))]
+    assert golden_consent(records)[0]["email"]["status"] == "unsubscribed"
+
+
+def test_a_name_the_email_addresses_spell_beats_a_typo():
+    records = [rec("a", "1", "2026-01-01T00:00:00Z", given_name="Matthew", family_name="Knag",
+                   emails=["mtthewkang@bt.com"]),
+               rec("b", "2", "2024-01-01T00:00:00Z", given_name="Matthew", family_name="Kang",
+                   emails=["matthewkang@bt.com"])]
+    fields, lineage = survive.golden("cus_1", records)
+    assert fields["family_name"] == "Kang" and lineage["family_name"]["rule"] == "most_corroborated"
+    assert fields["emails"][0] == "matthewkang@bt.com"
