@@ -58,20 +58,26 @@ def ideal_seconds(adapter) -> float:
     return max(counted, budget.ideal_seconds() if budget else 0.0)
 
 
+def run_each(systems: list[str], measure_one, out: Path, meta: dict) -> None:
+    """Measures each system in turn in a scratch directory; one JSON line each, all of them in `out`."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix="concord-bench-") as scratch:
+        for system in systems:
+            print(f"{system}: {meta}", file=sys.stderr, flush=True)
+            results.append(measure_one(system, Path(scratch)))
+            print(json.dumps(results[-1]), flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**meta, "results": results}, indent=2))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--systems", nargs="*", default=registry.known())
     parser.add_argument("--out", type=Path, default=Path("bench/results/read_throughput.json"))
     args = parser.parse_args(argv)
-    results = []
-    with tempfile.TemporaryDirectory(prefix="concord-bench-") as scratch:
-        for system in args.systems:
-            print(f"{system}: seeding and reading ~{args.customers} customers", file=sys.stderr, flush=True)
-            results.append(measure(system, args.customers, Path(scratch)))
-            print(json.dumps(results[-1]), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"customers": args.customers, "results": results}, indent=2))
+    run_each(args.systems, lambda system, scratch: measure(system, args.customers, scratch), args.out,
+             {"customers": args.customers})
     return 0
 
 

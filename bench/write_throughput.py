@@ -11,10 +11,8 @@ name. The ceiling is the least time the vendor's limit allows for the requests t
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from canonical import mapping as mappings
 from canonical.sandboxes import endpoint_of, running
 
 sys.path.insert(0, str(Path(__file__).parent))
-from read_throughput import COVERAGE, ideal_seconds  # noqa: E402  (the same ceiling model)
+from read_throughput import COVERAGE, ideal_seconds, run_each  # noqa: E402  (the same ceiling model)
 
 
 def changes_for(system: str, raws: list[dict], count: int) -> list[Change]:
@@ -64,14 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systems", nargs="*", default=registry.known())
     parser.add_argument("--out", type=Path, default=Path("bench/results/write_throughput.json"))
     args = parser.parse_args(argv)
-    results = []
-    with tempfile.TemporaryDirectory(prefix="concord-bench-") as scratch:
-        for system in args.systems:
-            print(f"{system}: {args.writes} writes", file=sys.stderr, flush=True)
-            results.append(measure(system, args.writes, Path(scratch)))
-            print(json.dumps(results[-1]), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"writes": args.writes, "results": results}, indent=2))
+    run_each(args.systems, lambda system, scratch: measure(system, args.writes, scratch), args.out,
+             {"writes": args.writes})
     return 0
 
 

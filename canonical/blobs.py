@@ -17,11 +17,12 @@ def base_url() -> str:
     return os.environ.get("CONCORD_LANDING_URL") or str(paths.landing_dir())
 
 
-def put(key: str, data: bytes) -> str:
-    """Stores `data` under `key` below the landing base; returns the URI to read it back by."""
-    base = base_url()
+def put(key: str, data: bytes, *, base: str | None = None, content_type: str = "application/json") -> str:
+    """Stores `data` under `key` below `base` (the landing base by default; reports pass theirs);
+    returns the URI to read it back by."""
+    base = base or base_url()
     if base.startswith("s3://"):
-        return _s3_put(base, key, data)
+        return _s3_put(base, key, data, content_type)
     target = Path(base) / key
     paths.ensure(target.parent)
     tmp = target.with_suffix(target.suffix + ".tmp")
@@ -59,10 +60,10 @@ def rewrite(uri: str, data: bytes) -> None:
     tmp.replace(target)
 
 
-def _s3_put(base: str, key: str, data: bytes) -> str:
+def _s3_put(base: str, key: str, data: bytes, content_type: str) -> str:
     bucket, prefix = _split(base)
     full_key = f"{prefix.rstrip('/')}/{key}" if prefix else key
-    _s3().put_object(Bucket=bucket, Key=full_key, Body=data, ContentType="application/json", **_encryption())
+    _s3().put_object(Bucket=bucket, Key=full_key, Body=data, ContentType=content_type, **_encryption())
     return f"s3://{bucket}/{full_key}"
 
 

@@ -46,12 +46,6 @@ def upload(files: dict[str, str], run_id: str) -> list[str]:
     base = os.environ.get("CONCORD_REPORTS_URL", "")
     if not base.startswith("s3://"):
         return []
-    bucket, _, prefix = base[len("s3://"):].partition("/")
-    uris = []
-    for name, text in files.items():
-        key = "/".join(p for p in (prefix.strip("/"), landing.run_key(run_id), name) if p)
-        # blobs owns the client and the encryption policy; reports reuse both.
-        blobs._s3().put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"),
-                               ContentType=CONTENT_TYPES[Path(name).suffix], **blobs._encryption())
-        uris.append(f"s3://{bucket}/{key}")
-    return uris
+    return [blobs.put(f"{landing.run_key(run_id)}/{name}", text.encode("utf-8"), base=base,
+                      content_type=CONTENT_TYPES[Path(name).suffix])
+            for name, text in files.items()]
