@@ -37,6 +37,12 @@ def mask(value: object) -> str:
     return "***"
 
 
+def mask_id(value: str | None) -> str | None:
+    """A record id as it may appear in a log: kept, unless the id is itself an email or a phone
+    (Twilio's caller directory is keyed by number, Mailchimp's activity by address)."""
+    return _mask_segment(value) if value else value
+
+
 def mask_path(path: str) -> str:
     """Masks the path segments that are PII: an email or a phone number used as a record key
     (HubSpot's consent paths, Twilio's caller directory keyed by E.164)."""

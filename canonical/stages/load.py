@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from canonical import landing, progress, suppression
 from canonical import mapping as mappings
 from canonical.hashing import content_hash, digest
+from canonical.pii import mask_id
 from canonical.stages.extract import cursor_key
 from canonical.store import Activity, Cursor, QuarantinedRecord, SourceRecord, session
 from canonical.store.models import as_utc, utcnow
@@ -96,7 +97,8 @@ def _upsert(s: Session, raw: dict, canonical: dict, run_id: str) -> str:
 
 def _quarantine(s: Session, mapping, raw: dict, source_id, found: list, run_id: str) -> str:
     reason = "; ".join(str(p) for p in found)
-    log.warning("quarantined %s/%s record %s: %s", mapping.system, mapping.entity, source_id or "(no id)", reason)
+    log.warning("quarantined %s/%s record %s: %s", mapping.system, mapping.entity, mask_id(source_id) or "(no id)",
+                reason)
     raw_hash = digest(raw)
     exists = s.scalar(select(QuarantinedRecord.id).where(
         QuarantinedRecord.source == mapping.system, QuarantinedRecord.raw_hash == raw_hash))

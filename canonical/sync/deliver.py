@@ -15,6 +15,7 @@ from adapters.base import Adapter, Change, WriteResult
 from canonical import mapping as mappings
 from canonical import progress
 from canonical.hashing import content_hash
+from canonical.pii import mask_id
 from canonical.store import OutboxEntry, SourceRecord, SyncLogEntry, session
 from canonical.store.models import utcnow
 from canonical.sync import outbox
@@ -61,7 +62,7 @@ def _settle(entry: OutboxEntry, result: WriteResult) -> None:
 def _log(s: Session, write: PlannedWrite, result: WriteResult, run_id: str) -> None:
     outcome = "ok" if result.ok else ("retriable" if result.retriable else "failed")
     if not result.ok:
-        log.warning("write to %s record %s failed: %s", write.system, write.source_id, result.reason)
+        log.warning("write to %s record %s failed: %s", write.system, mask_id(write.source_id), result.reason)
     for field, (before, after) in write.fields.items():
         s.add(SyncLogEntry(run_id=run_id, system=write.system, source_id=write.source_id,
                            customer_id=write.customer_id, field=field, before=before, after=after,

@@ -51,7 +51,7 @@ def test_demo_syncs_every_system_then_a_second_run_sends_nothing(tmp_path):
     assert second["customers"] == first["customers"] and second["run_id"] != first["run_id"]
 
 
-def test_no_secret_and_no_customer_email_reaches_output_logs_or_report(tmp_path):
+def test_no_secret_and_no_customer_email_or_phone_reaches_output_logs_or_report(tmp_path):
     summary, progress = run_demo(tmp_path)
     state = tmp_path / "var" / "sandboxes" / "zendesk.sqlite"
     token = sqlite3.connect(state).execute("SELECT value FROM meta WHERE key='secret'").fetchone()[0]
@@ -60,4 +60,5 @@ def test_no_secret_and_no_customer_email_reaches_output_logs_or_report(tmp_path)
     assert token and token not in everything
     world = World(SEED, CUSTOMERS)
     emails = {v.email.strip() for s in registry.known() for v in world.views(s) if v.email and "@" in v.email}
-    assert [e for e in emails if e in everything] == []
+    phones = {p for person in world.people for p in person.phones}  # E.164, as Twilio keys its directory
+    assert [e for e in emails if e in everything] == [] and [p for p in phones if p in everything] == []

@@ -23,3 +23,11 @@ def test_paths_keep_ids_but_mask_emails_and_phones():
     masked = mask_path("/v1/Services/IS1/Maps/MP1/Items/%2B14155550134")
     assert masked.startswith("/v1/Services/IS1/Maps/MP1/Items/") and "415555" not in masked
     assert "ana.lima" not in mask_path("/communication-preferences/v3/status/email/ana.lima%40example.com")
+
+
+def test_record_ids_that_are_phones_or_emails_are_masked_in_logs():
+    from canonical.pii import mask_id
+
+    assert mask_id("360000000123") == "360000000123"
+    assert "415555" not in mask_id("+14155550134") and mask_id("+14155550134").endswith("34")
+    assert "ana" not in mask_id("ana@example.com")
