@@ -1,8 +1,9 @@
 """Blocking: which pairs of records are compared at all. Every record gets several keys (email,
-email head and tail, phone, nickname-root + family name, family name + postcode, postcode + house number, birth date +
-given root, birth date + family name, a carried Concord id); records sharing a key meet. A block
-over the cap is skipped for that key and logged, so that households and common names never
-explode into millions of pairs: the other keys still bring their true pairs together."""
+email head and tail, phone, nickname-root + family name, nickname-root + family name + place, family
+name + postcode, postcode + house number, birth date + given root, birth date + family name, a
+carried Concord id); records sharing a key meet. A block over the cap is skipped for that key and
+logged, so that households and common names never explode into millions of pairs: the other keys
+still bring their true pairs together (a common name's block, split by place, often fits)."""
 from __future__ import annotations
 
 import logging
@@ -10,14 +11,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from canonical.reconcile import nicknames
+from canonical.reconcile import nicknames, places
 from canonical.reconcile.features import Features
 
 log = logging.getLogger(__name__)
 DEFAULT_CAP = 100
 # Weaker keys get smaller caps: a typo's block is small, a common prefix's is not worth comparing;
 # a common name's block holds strangers whom a shared name alone could never link anyway.
-KIND_CAPS = {"email_parts": 20, "name": 30}
+KIND_CAPS = {"email_parts": 20, "name": 30, "name_place": 30}
+PLACE_SLOTS = 2  # a record's first two places: where it lives, and where it lived or its number is from
 
 
 @dataclass
@@ -61,16 +63,30 @@ def _combine(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return code
 
 
+def _with_place(name: np.ndarray, place: np.ndarray) -> np.ndarray:
+    """A name key narrowed to one place: a common name's block, too big to pair whole, splits into
+    blocks of the people of one town."""
+    known = (name >= 0) & (place >= 0)
+    code = np.full(len(name), -1, dtype=np.int64)
+    if known.any():
+        _, compact = np.unique(name[known], return_inverse=True)  # small ids, so that the product fits
+        code[known] = compact.astype(np.int64) * (1 << 31) + place[known]
+    return code
+
+
 def key_codes(features: Features) -> dict[str, list[np.ndarray]]:
     """Per key kind, one or more code arrays aligned with the rows (-1: no key)."""
     col = features.column
     roots = root_columns(features)
     family = col("family")
+    where = places.place_columns(features)
     return {
         "email": [col("email1").astype(np.int64), col("email2").astype(np.int64)],
         "phone": [col("phone1").astype(np.int64), col("phone2").astype(np.int64)],
         "email_parts": email_part_columns(features),
         "name": [_combine(r, family) for r in roots],
+        "name_place": [_with_place(_combine(r, family), where[:, slot]) for r in roots
+                       for slot in range(PLACE_SLOTS)],
         "family_postcode": [_combine(family, col("postcode"))],
         "address": [_combine(col("postcode"), col("house"))],
         "birth_given": [_combine(col("birth"), roots[0])],
@@ -103,7 +119,8 @@ def _index(features: Features) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         n, index = len(features), {}
         for kind, arrays in key_codes(features).items():
             codes = np.concatenate(arrays)
-            order = np.argsort(codes, kind="stable")
+            present = np.flatnonzero(codes >= 0)  # rows without the key never meet under it
+            order = present[np.argsort(codes[present], kind="stable")]
             index[kind] = (codes[order], (order % n).astype(np.int32))
         features.derived["index"] = index
     return features.derived["index"]

@@ -1,17 +1,17 @@
 """Clustering: accepted links -> people. Connected components over the accepted edges, then a guard
 against chaining: a component holding two records with strong evidence of being different people
-(different birth dates, clearly different given names that are no nickname of each other, or a
-forbidden link) is rebuilt by adding its edges strongest first and refusing every edge that would
-join such a pair. A household sharing a phone and an address stays several people; one family email
-does not make one person."""
+(different birth dates, clearly different given names that are no nickname of each other, places
+that never meet, different emails and numbers, or a forbidden link) is rebuilt by adding its edges
+strongest first and refusing every edge that would join such a pair. A household sharing a phone
+and an address stays several people; one family email does not make one person."""
 from __future__ import annotations
 
 import numpy as np
 
 from canonical.reconcile.compare import FIELDS, Comparator
 
-GIVEN, BIRTH = FIELDS.index("given"), FIELDS.index("birth")
-GIVEN_DIFFERENT, BIRTH_DIFFERENT = 5, 3
+EMAIL, PHONE, GIVEN, BIRTH, PLACE = (FIELDS.index(name) for name in ("email", "phone", "given", "birth", "place"))
+EMAIL_DIFFERENT, PHONE_DIFFERENT, GIVEN_DIFFERENT, BIRTH_DIFFERENT, PLACE_DIFFERENT = 3, 2, 5, 3, 2
 LARGEST_CHECKED = 2000  # all pairs of a bigger component would cost more than they prove
 
 
@@ -41,8 +41,14 @@ class UnionFind:
 
 
 def conflicts(gamma: np.ndarray) -> np.ndarray:
-    """Strong negative evidence per pair: different birth dates or clearly different given names."""
-    return (gamma[:, GIVEN] == GIVEN_DIFFERENT) | (gamma[:, BIRTH] == BIRTH_DIFFERENT)
+    """Strong negative evidence per pair: different birth dates; clearly different given names;
+    two places where neither record's group of contact-linked records has ever been seen at the
+    other's; or both a different email address and a different number. The last two are how two
+    namesakes get chained through a record that holds nothing but the name: one person seldom
+    changes address and number, or email and number, between two systems."""
+    return ((gamma[:, GIVEN] == GIVEN_DIFFERENT) | (gamma[:, BIRTH] == BIRTH_DIFFERENT)
+            | (gamma[:, PLACE] == PLACE_DIFFERENT)
+            | ((gamma[:, EMAIL] == EMAIL_DIFFERENT) & (gamma[:, PHONE] == PHONE_DIFFERENT)))
 
 
 def components(size: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:

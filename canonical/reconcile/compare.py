@@ -8,7 +8,7 @@ import re
 
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from canonical.reconcile import nicknames
+from canonical.reconcile import nicknames, places
 from canonical.reconcile.features import Features
 
 # field -> names of its levels, in order from level 1
@@ -19,6 +19,8 @@ LEVELS = {
     "family": ("exact", "similar", "different"),
     "birth": ("exact", "close", "different"),
     "address": ("same_line", "same_house", "same_postcode", "different"),
+    # where the records place their person (places.py): only when the addresses cannot tell
+    "place": ("same", "different"),
 }
 FIELDS = tuple(LEVELS)
 SIMILAR, WEAK = 0.88, 0.70
@@ -133,6 +135,27 @@ class Comparator:
         ha, hb, la, lb = col("house")[a], col("house")[b], col("line1")[a], col("line1")[b]
         out[same & (ha >= 0) & (ha == hb)] = 2
         out[same & (la >= 0) & (la == lb)] = 1
+        return out
+
+    def _place(self, a, b) -> np.ndarray:
+        """Same or different place, counted only where it is new evidence: not when both records
+        hold a postcode (the address level already says it), nor when they share an email address
+        or a number (their places then come from the same group of records)."""
+        where = places.place_columns(self.features)
+        pa, pb = where[a], where[b]
+        out = np.where((pa[:, 0] >= 0) & (pb[:, 0] >= 0), 2, 0).astype(np.int8)
+        same = np.zeros(len(a), dtype=bool)
+        for i in range(pa.shape[1]):
+            for j in range(pb.shape[1]):
+                same |= (pa[:, i] >= 0) & (pa[:, i] == pb[:, j])
+        out[same & (out > 0)] = 1
+        col = self.features.column
+        post = col("postcode")
+        out[(post[a] >= 0) & (post[b] >= 0)] = 0
+        for name in ("email", "phone"):
+            first, second = col(f"{name}1"), col(f"{name}2")
+            for x in (first[a], second[a]):
+                out[(x >= 0) & ((x == first[b]) | (x == second[b]))] = 0
         return out
 
 

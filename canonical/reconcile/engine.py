@@ -14,6 +14,10 @@ from canonical.reconcile.features import Features
 EMAIL, PHONE, GIVEN, FAMILY = (FIELDS.index(name) for name in ("email", "phone", "given", "family"))
 FAMILY_DIFFERENT, EMAIL_DIFFERENT = 3, 3
 DETERMINISTIC = 64.0  # weight given to rule-made links: above any score, so they are kept first
+PLACE, PLACE_SAME = FIELDS.index("place"), 1
+# field -> its levels (1..n) that count as agreement on something more than a name
+IDENTIFYING = {FIELDS.index("email"): 2, FIELDS.index("phone"): 1, FIELDS.index("birth"): 2,
+               FIELDS.index("address"): 3}
 RULES = ("score", "exact_email", "exact_phone", "external_id", "concord_id", "override")
 TRAINING_SAMPLE = 500_000
 
@@ -21,6 +25,10 @@ TRAINING_SAMPLE = 500_000
 @dataclass
 class Settings:
     threshold: float = 0.5     # posterior probability a scored pair needs to become a link
+    # ... when only the names and the town agree: that is all two namesakes in one town share, a big
+    # town holds many, and a wrong merge (one person's phone written into another's accounts) costs
+    # more than a missed one, about four times as much
+    name_and_place_threshold: float = 0.8
     block_cap: int = blocking.DEFAULT_CAP
     em_iterations: int = 30
 
@@ -73,11 +81,7 @@ class Engine:
         if self.model is None or train:
             self.model = self.train(a, gamma)
         edges = self.score(a, b, gamma, overrides)
-        rows = None if within is None else np.flatnonzero(within)
-        labels = cluster.guarded(len(self.features), edges.a[edges.accepted], edges.b[edges.accepted],
-                                 edges.weight[edges.accepted], self.comparator,
-                                 _forbidden_minus_forced(overrides), rows,
-                                 {(min(p), max(p)) for p in overrides.forced})
+        labels = self.cluster_labels(edges, overrides, within)
         stats = {"candidate_pairs": int(len(a)), "accepted": int(edges.accepted.sum()),
                  "blocks_skipped": block_stats.skipped_by_key, "pairs_by_key": block_stats.pairs_by_key}
         return Result(labels, edges, self.model, stats)
@@ -87,19 +91,35 @@ class Engine:
         """An incremental pass: only changed rows, and the clusters they touch, are resolved again.
         `previous`: last labels (a changed row that is new is its own label); returns the new labels,
         the mask of rows that were looked at and that pass's result. Every other cluster keeps its label."""
-        a, b, _ = blocking.candidate_pairs(self.features, self.settings.block_cap, touching=changed)
-        edges = self.score(a, b, self.comparator.levels(a, b), overrides or Overrides())
-        neighbours = np.r_[edges.a[edges.accepted], edges.b[edges.accepted], np.flatnonzero(changed)]
-        subset = changed | np.isin(previous, previous[neighbours])
+        subset = self.neighbourhood(previous, changed, overrides)
         self.say(f"match: incremental pass over {int(subset.sum())} of {len(self.features)} records")
         labels = previous.copy()
         result = self.resolve(within=subset, overrides=overrides, train=False)
         labels[subset] = result.labels[subset]
         return labels, subset, result
 
+    def neighbourhood(self, previous: np.ndarray, changed: np.ndarray, overrides: Overrides | None = None
+                      ) -> np.ndarray:
+        """The rows an incremental pass resolves again: the changed rows, and every member of the
+        clusters that a changed row links to now (scored against all rows, not only the neighbourhood)."""
+        a, b, _ = blocking.candidate_pairs(self.features, self.settings.block_cap, touching=changed)
+        edges = self.score(a, b, self.comparator.levels(a, b), overrides or Overrides())
+        neighbours = np.r_[edges.a[edges.accepted], edges.b[edges.accepted], np.flatnonzero(changed)]
+        return changed | np.isin(previous, previous[neighbours])
+
+    def cluster_labels(self, edges: Edges, overrides: Overrides, within: np.ndarray | None = None) -> np.ndarray:
+        """Cluster labels from scored edges (only the accepted ones count). A partitioned pass calls
+        this on the edges it gathered from its partitions, so both passes cluster alike."""
+        rows = None if within is None else np.flatnonzero(within)
+        return cluster.guarded(len(self.features), edges.a[edges.accepted], edges.b[edges.accepted],
+                               edges.weight[edges.accepted], self.comparator,
+                               _forbidden_minus_forced(overrides), rows,
+                               {(min(p), max(p)) for p in overrides.forced})
+
     def train(self, a: np.ndarray, gamma: np.ndarray) -> fs.Model:
         """m from two label-free training sets (pairs sharing an email; pairs sharing a name), each
-        teaching the fields it was not selected on; u from random pairs; then the global prior."""
+        teaching the fields it was not selected on; u from random pairs; then the global prior; last,
+        the m of fields those sets cannot identify, from the pairs the others link confidently."""
         u = fs.random_u(self.comparator, len(self.features))
         shares_email = gamma[:, EMAIL] == 1
         shares_name = (gamma[:, GIVEN] >= 1) & (gamma[:, GIVEN] <= 2) & (gamma[:, FAMILY] == 1)
@@ -114,6 +134,7 @@ class Engine:
         start = max(shares_email.sum(), 1) / max(total, 1)
         model.prior = 0.5  # weights() then carry no prior: the fixed point below finds it
         model.prior = fs.global_prior(fs.weights(self.features, model, gamma, a), total, start)
+        model = fs.learn_from_links(self.features, model, gamma, a)
         self.say(f"match: model trained ({model.iterations} EM iterations, prior {model.prior:.2e})")
         return model
 
@@ -135,13 +156,22 @@ class Engine:
         concord = col("concord")
         rule[(concord[a] >= 0) & (concord[a] == concord[b])] = RULES.index("concord_id")
         rule[_claimed(self.features, a, b)] = RULES.index("external_id")
-        accepted = ((fs.probability(weight) >= self.settings.threshold) | (rule > 0)) & ~cluster.conflicts(gamma)
+        bar = np.where(_name_and_place_only(gamma), self.settings.name_and_place_threshold, self.settings.threshold)
+        accepted = ((fs.probability(weight) >= bar) | (rule > 0)) & ~cluster.conflicts(gamma)
         weight = np.where(rule > 0, weight + DETERMINISTIC, weight)
         for pairs, value, name in ((overrides.forced, True, "override"), (overrides.forbidden, False, "override")):
             hit = _pair_mask(a, b, pairs, len(self.features))
             accepted[hit], rule[hit] = value, RULES.index(name)
         weight = np.where(rule == RULES.index("override"), weight + 2 * DETERMINISTIC, weight)
         return Edges(a, b, gamma, weight, rule, accepted)
+
+
+def _name_and_place_only(gamma: np.ndarray) -> np.ndarray:
+    """Pairs in one place that agree on no email, number, birth date or address."""
+    agree = np.zeros(len(gamma), dtype=bool)
+    for index, levels in IDENTIFYING.items():
+        agree |= (gamma[:, index] >= 1) & (gamma[:, index] <= levels)
+    return ~agree & (gamma[:, PLACE] == PLACE_SAME)
 
 
 def _sample(rows: np.ndarray, size: int = TRAINING_SAMPLE) -> np.ndarray:
