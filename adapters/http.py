@@ -4,6 +4,7 @@ backing off with jitter, and giving up once a bounded total wait is spent."""
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Iterable
 
 import requests
@@ -31,6 +32,7 @@ class HttpClient:
         self.max_attempts = max_attempts
         self.pacers = {bucket: Pacer(rate) for bucket, rate in (rate_limits or {}).items()}
         self.stats = {"requests": 0, "retries": 0, "429": 0}
+        self._stats_lock = threading.Lock()  # adapters may write from a few threads (Twilio)
 
     def request(self, method: str, path: str, *, expect: Iterable[int] = (200,), bucket: str = "general",
                 **kwargs) -> requests.Response:
@@ -50,7 +52,7 @@ class HttpClient:
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         if pacer:
             pacer.before()
-        self.stats["requests"] += 1
+        self._count("requests")
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
@@ -61,11 +63,15 @@ class HttpClient:
             return response
         raise self._error(method, url, response)
 
+    def _count(self, stat: str, by: int = 1) -> None:
+        with self._stats_lock:
+            self.stats[stat] += by
+
     def _error(self, method: str, url: str, response: requests.Response) -> Exception:
         status = response.status_code
         where = f"{self.system}: {method} {_path(url)} answered {status}"
         if status in RETRIABLE_STATUS:
-            self.stats["429"] += status == 429
+            self._count("429", status == 429)
             return RetriableError(where, retry_after=_retry_after(response))
         body = _body(response)
         if status in (401, 403):
@@ -83,7 +89,7 @@ class HttpClient:
         return min(wait_random_exponential(multiplier=0.5, max=30)(retry_state), left)
 
     def _note_retry(self, retry_state) -> None:
-        self.stats["retries"] += 1
+        self._count("retries")
         log.info("%s (attempt %d), retrying", retry_state.outcome.exception(), retry_state.attempt_number)
 
 

@@ -1,6 +1,6 @@
 """Zendesk Support: reads users and tickets through the cursor-based incremental exports, writes user
-fields back with PUT /api/v2/users/{id}.json, creates users with create_or_update keyed on external_id,
-and erases them in Zendesk's two steps (soft delete, then permanent deletion). Auth is Basic
+fields back 100 users a request with update_many, creates users with create_or_update_many keyed on
+external_id (both run as Zendesk jobs, see jobs.py), and erases them in Zendesk's two steps (soft delete, then permanent deletion). Auth is Basic
 `{email}/token:{api_token}`.
 
 The export's own cursor orders by (updated_at, id), so records tied on a second never straddle a page
@@ -12,6 +12,7 @@ from typing import Iterator
 from adapters.base import Change, Endpoint, FatalError, Page, RetriableError, WriteResult
 from adapters.http import HttpClient
 from adapters.pacing import RateLimit
+from adapters.zendesk.jobs import BULK_MAX, CREATE_OR_UPDATE_MANY, UPDATE_MANY, Jobs
 
 EXPORTS = {"users": "/api/v2/incremental/users/cursor.json", "tickets": "/api/v2/incremental/tickets/cursor.json"}
 PER_PAGE = 1000  # the export's maximum: fewest requests against its own, tighter rate limit
@@ -23,11 +24,13 @@ RATE_LIMITS = {"general": RateLimit(700, 60.0, **LIMIT_HEADERS), "export": RateL
 class ZendeskAdapter:
     name = "zendesk"
     streams = ("users", "tickets")
+    # Changes per write() call: enough for 25 jobs of 100 in flight, so polling stays a small share.
+    write_batch = 2500
 
     def __init__(self, endpoint: Endpoint, *, max_wait: float = 300.0, page_size: int = PER_PAGE):
         auth = (f"{endpoint.login}/token", endpoint.password or "")
         self.http = HttpClient(self.name, endpoint.base_url, auth=auth, max_wait=max_wait, rate_limits=RATE_LIMITS)
-        self.page_size = page_size
+        self.page_size, self.max_wait = page_size, max_wait
 
     def read(self, stream: str, cursor: dict | None) -> Iterator[Page]:
         params = {"per_page": self.page_size, **_position(cursor)}
@@ -40,34 +43,34 @@ class ZendeskAdapter:
             params = {"per_page": self.page_size, "cursor": body["after_cursor"]}
 
     def write(self, changes: list[Change]) -> list[WriteResult]:
-        return [self._create(change) if change.source_id is None else self._update(change) for change in changes]
+        """Updates through update_many, creates through create_or_update_many (keyed on external_id),
+        100 users a request; both run as Zendesk jobs, whose per-user results become the results."""
+        results: dict[int, WriteResult] = {}
+        updates, creates = [], []
+        for n, change in enumerate(changes):
+            if change.source_id is None and not change.key:
+                # Without a stable key a retried create would duplicate the person; refuse rather than guess.
+                results[n] = WriteResult("", ok=False, reason="zendesk: a create needs a key (the golden customer id)")
+            elif change.source_id is not None and not str(change.source_id).isdigit():
+                results[n] = WriteResult(change.source_id, ok=False, reason="zendesk: not a Zendesk user id")
+            else:
+                (updates if change.source_id is not None else creates).append((n, change))
+        jobs = Jobs(self.http, self.max_wait)
+        for start in range(0, len(updates), BULK_MAX):
+            batch = updates[start:start + BULK_MAX]
+            users = [{**change.patch, "id": int(change.source_id)} for _, change in batch]
+            jobs.submit("PUT", UPDATE_MANY, users, batch)
+        for start in range(0, len(creates), BULK_MAX):
+            batch = creates[start:start + BULK_MAX]
+            # Upserted on external_id = the golden customer id: a create retried after a lost answer finds
+            # the user the first attempt made instead of making a second one.
+            users = [{**change.patch, "external_id": change.key} for _, change in batch]
+            jobs.submit("POST", CREATE_OR_UPDATE_MANY, users, batch)
+        results.update(jobs.finish())
+        return [results[n] for n in range(len(changes))]
 
     def erase(self, source_ids: list[str]) -> list[WriteResult]:
         return [self._erase(source_id) for source_id in source_ids]
-
-    def _update(self, change: Change) -> WriteResult:
-        return self._send(change.source_id, "PUT", f"/api/v2/users/{change.source_id}.json", change.patch)
-
-    def _create(self, change: Change) -> WriteResult:
-        """A new user, upserted on external_id = the golden customer id: a create retried after a lost
-        answer finds the user the first attempt made (200) instead of making a second one (201)."""
-        if not change.key:
-            # Without a stable key a retried create would duplicate the person; refuse rather than guess.
-            return WriteResult("", ok=False, reason="zendesk: a create needs a key (the golden customer id)")
-        user = {**change.patch, "external_id": change.key}
-        return self._send("", "POST", "/api/v2/users/create_or_update.json", user, expect=(200, 201))
-
-    def _send(self, source_id: str, method: str, path: str, user: dict,
-              expect: tuple[int, ...] = (200,)) -> WriteResult:
-        """One user write as a result; `source_id` is "" for a create, which learns its id from the answer."""
-        try:
-            response = self.http.request(method, path, json={"user": user}, expect=expect)
-        except RetriableError as exc:
-            return WriteResult(source_id, ok=False, reason=str(exc), retriable=True)
-        except FatalError as exc:
-            return WriteResult(source_id, ok=False, reason=_reason(exc))
-        record = response.json().get("user")
-        return WriteResult(source_id or str(record["id"]), ok=True, record=record)
 
     def _erase(self, source_id: str) -> WriteResult:
         """Soft delete, then permanent deletion: only the second step scrubs the personal data. Either
@@ -106,12 +109,3 @@ def _record_not_found(exc: FatalError) -> bool:
     # Only Zendesk's own "no such record" means there is nothing to erase; any other 404 (a wrong base
     # URL or path answers InvalidEndpoint or a proxy page) must not pass for a successful erasure.
     return exc.status == 404 and isinstance(exc.body, dict) and exc.body.get("error") == "RecordNotFound"
-
-
-def _reason(exc: FatalError) -> str:
-    """Zendesk's RecordInvalid names the field and the error; keep those, drop the values (PII)."""
-    details = exc.body.get("details") if isinstance(exc.body, dict) else None
-    if not details:
-        return str(exc)
-    fields = "; ".join(f"{field}: {', '.join(e.get('error', '?') for e in errs)}" for field, errs in details.items())
-    return f"{exc} ({fields})"

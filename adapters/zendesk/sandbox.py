@@ -23,6 +23,8 @@ from urllib.parse import urlencode
 
 from adapters.sandbox import ApiError, Faults, Request, Route, SandboxServer, SlidingWindow, SqliteState
 from adapters.sandbox import auth, cli
+from adapters.sandbox.jobs import JobQueue
+from adapters.zendesk.sandbox_bulk import JOB_QUEUE_LIMIT, BulkUsers
 from adapters.zendesk.seed import iso, seed
 
 EMAIL = "concord@sandbox.zendesk.test"
@@ -103,7 +105,7 @@ def _ticket_row(ticket: dict) -> tuple:
     return ticket["id"], _epoch(ticket["updated_at"]), json.dumps(ticket)
 
 
-class ZendeskSandbox(SandboxServer):
+class ZendeskSandbox(BulkUsers, SandboxServer):
     """The Zendesk sandbox. Binds on construction; `start()` serves in a daemon thread."""
 
     system = "zendesk"
@@ -115,6 +117,10 @@ class ZendeskSandbox(SandboxServer):
         Route("GET", r"/api/v2/users/(\d+)\.json", "_show"),
         Route("PUT", r"/api/v2/users/(\d+)\.json", "_update"),
         Route("POST", r"/api/v2/users/create_or_update\.json", "_create_or_update"),
+        Route("PUT", r"/api/v2/users/update_many\.json", "_update_many"),
+        Route("POST", r"/api/v2/users/create_or_update_many\.json", "_create_or_update_many"),
+        Route("GET", r"/api/v2/job_statuses/show_many\.json", "_job_statuses"),
+        Route("GET", r"/api/v2/job_statuses/([0-9a-f]+)\.json", "_job_status"),
         Route("DELETE", r"/api/v2/users/(\d+)\.json", "_soft_delete"),
         Route("DELETE", r"/api/v2/deleted_users/(\d+)\.json", "_delete_permanently"),
     )
@@ -129,6 +135,15 @@ class ZendeskSandbox(SandboxServer):
         super().__init__(host, port, faults=faults or Faults(seed=seed, error_rate=fault_rate),
                          buckets={"general": SlidingWindow(rate_limit), "export": SlidingWindow(export_rate_limit)})
         self.lock = self.state.lock
+        self.jobs, self.bulk = JobQueue(JOB_QUEUE_LIMIT), False
+
+    def start(self):
+        self.jobs.start()
+        return super().start()
+
+    def stop(self) -> None:
+        self.jobs.stop()
+        super().stop()
 
     @property
     def email(self) -> str:
@@ -265,6 +280,9 @@ class ZendeskSandbox(SandboxServer):
         return row[0] if row else None
 
     def _save(self, user: dict) -> None:
+        if self.bulk:  # a bulk job commits once, at its end
+            self.state.db.execute("INSERT OR REPLACE INTO users VALUES (?, ?, ?, ?, ?)", _user_row(user))
+            return
         with self.state.db:
             self.state.db.execute("INSERT OR REPLACE INTO users VALUES (?, ?, ?, ?, ?)", _user_row(user))
 

@@ -21,6 +21,7 @@ import requests
 
 from adapters import registry
 from adapters.base import Change
+from adapters.mailchimp import batch as batch_module
 from adapters.mailchimp.client import LOOKBACK, MailchimpAdapter, mailchimp_time
 from adapters.mailchimp.sandbox import MailchimpSandbox
 from adapters.mailchimp.seed import forgotten_emails, from_world_time, subscriber_hash
@@ -451,3 +452,136 @@ def test_the_command_line_prints_one_json_line_and_stops_on_sigterm(tmp_path):
             assert info["password"] not in process.stderr.read()
         finally:
             process.kill()
+
+
+def batch(sandbox, members, **options) -> requests.Response:
+    return session(sandbox).post(f"{sandbox.base_url}/3.0/lists/{sandbox.list_id}", json={"members": members, **options})
+
+
+def test_batch_subscribe_needs_a_status_per_member_and_takes_at_most_500(sandbox):
+    member = members_page(sandbox, count=1)["members"][0]
+    missing = batch(sandbox, [{"email_address": member["email_address"], "merge_fields": {"FNAME": "X"}}],
+                    update_existing=True)
+    assert assert_problem(missing, 400, "Invalid Resource")["errors"][0]["field"] == "members.item:0.status"
+    too_many = batch(sandbox, [{"email_address": f"p{n}@example.com", "status": "transactional"} for n in range(501)])
+    assert_problem(too_many, 400, "Invalid Resource")
+    assert read_back(sandbox, member["id"])["merge_fields"]["FNAME"] == member["merge_fields"]["FNAME"]
+
+
+def test_batch_subscribe_fails_members_one_by_one_and_writes_the_others(sandbox):
+    members = members_page(sandbox, count=1000)["members"]
+    opted_out = next(m for m in members if m["status"] == "unsubscribed")
+    kept = next(m for m in members if m["status"] == "subscribed")
+    answer = batch(sandbox, [
+        {"email_address": kept["email_address"], "status": "subscribed", "merge_fields": {"FNAME": "Kept"}},
+        {"email_address": opted_out["email_address"], "status": "subscribed"},
+        {"email_address": forgotten_emails(SEED)[0], "status": "transactional"},
+        {"email_address": "brand.new@example.com", "status": "transactional"},
+    ], update_existing=True).json()
+    assert (answer["total_updated"], answer["total_created"], answer["error_count"]) == (1, 1, 2)
+    assert answer["updated_members"][0]["merge_fields"]["FNAME"] == "Kept"
+    assert {e["email_address"] for e in answer["errors"]} == {opted_out["email_address"], forgotten_emails(SEED)[0]}
+    assert read_back(sandbox, opted_out["id"])["status"] == "unsubscribed"
+    again = batch(sandbox, [{"email_address": kept["email_address"], "status": "unsubscribed"}]).json()
+    assert again["errors"][0]["error_code"] == "ERROR_CONTACT_EXISTS"  # update_existing defaults to false
+    assert read_back(sandbox, kept["id"])["status"] == "subscribed"
+
+
+def test_a_name_change_keeps_each_members_status_in_one_batch(sandbox):
+    members = members_page(sandbox, count=1000)["members"]
+    changes = [Change(m["id"], {"merge_fields": {"FNAME": f"Renamed{n}"}}) for n, m in enumerate(members)]
+    requests_before = sandbox.stats["requests"]
+    results = build(sandbox).write(changes)
+    # one read of the audience's statuses, one batch: not a request per member
+    assert sandbox.stats["requests"] - requests_before == 2
+    assert all(r.ok for r in results), [r.reason for r in results if not r.ok]
+    for n, member in enumerate(members):
+        now = read_back(sandbox, member["id"])
+        assert (now["merge_fields"]["FNAME"], now["status"]) == (f"Renamed{n}", member["status"])
+
+
+def test_a_create_for_an_address_already_there_never_overwrites_its_consent(sandbox):
+    subscribed = next(m for m in members_page(sandbox, count=1000)["members"] if m["status"] == "subscribed")
+    create = Change(None, {"email_address": subscribed["email_address"], "merge_fields": {"LNAME": "Again"}},
+                    key="cus_again")
+    [result] = build(sandbox).write([create])
+    assert result.ok and result.source_id == subscribed["id"]
+    now = read_back(sandbox, subscribed["id"])
+    assert (now["status"], now["merge_fields"]["LNAME"]) == ("subscribed", "Again")
+
+
+def test_a_consent_write_with_its_address_needs_no_lookup(sandbox):
+    member = next(m for m in members_page(sandbox, count=1000)["members"] if m["status"] == "subscribed")
+    requests_before = sandbox.stats["requests"]
+    [result] = build(sandbox).write([Change(member["id"], {"email_address": member["email_address"],
+                                                           "status": "unsubscribed"})])
+    assert sandbox.stats["requests"] - requests_before == 1
+    assert result.ok and read_back(sandbox, member["id"])["status"] == "unsubscribed"
+
+
+def test_delivery_chunks_share_one_read_of_the_audience(sandbox):
+    assert MailchimpAdapter.write_batch % 500 == 0  # whole batch-subscribe requests per write() call
+    members = members_page(sandbox, count=1000)["members"]
+    changes = [Change(m["id"], {"merge_fields": {"LNAME": f"Chunk{n}"}}) for n, m in enumerate(members)]
+    adapter, requests_before = build(sandbox), sandbox.stats["requests"]
+    results = [r for start in range(0, len(changes), 25) for r in adapter.write(changes[start:start + 25])]
+    calls = -(-len(changes) // 25)
+    # one read of the audience for the whole delivery, then one batch per call
+    assert sandbox.stats["requests"] - requests_before == 1 + calls
+    assert all(r.ok for r in results), [r.reason for r in results if not r.ok]
+    for n, member in enumerate(members):
+        now = read_back(sandbox, member["id"])
+        assert (now["merge_fields"]["LNAME"], now["status"]) == (f"Chunk{n}", member["status"])
+
+
+def test_statuses_are_read_again_once_they_are_too_old(sandbox):
+    members = members_page(sandbox, count=1000)["members"]
+    adapter = build(sandbox)
+    clock = [0.0]
+    adapter.statuses.clock = lambda: clock[0]
+    adapter.write([Change(members[0]["id"], {"merge_fields": {"FNAME": "Early"}})])
+    before = sandbox.stats["requests"]
+    adapter.write([Change(members[1]["id"], {"merge_fields": {"FNAME": "Soon"}})])
+    assert sandbox.stats["requests"] - before == 1  # the batch only: the statuses are fresh
+    clock[0] += batch_module.MAX_AGE + 1
+    changed = next(m for m in members[2:] if m["status"] == "subscribed")
+    put(sandbox, changed["id"], email_address=changed["email_address"], status="pending")
+    before = sandbox.stats["requests"]
+    [result] = adapter.write([Change(changed["id"], {"merge_fields": {"FNAME": "Late"}})])
+    assert sandbox.stats["requests"] - before == 2  # the audience read again, then the batch
+    assert result.ok and read_back(sandbox, changed["id"])["status"] == "pending"
+
+
+def test_an_opt_out_after_the_statuses_were_read_is_kept_and_the_name_still_written(sandbox):
+    members = members_page(sandbox, count=1000)["members"]
+    member = next(m for m in members if m["status"] == "subscribed")
+    adapter = build(sandbox)
+    [first] = adapter.write([Change(member["id"], {"merge_fields": {"FNAME": "Before"}})])
+    assert first.ok
+    put(sandbox, member["id"], email_address=member["email_address"], status="unsubscribed")  # meanwhile
+    [second] = adapter.write([Change(member["id"], {"merge_fields": {"FNAME": "After"}})])
+    assert second.ok, second.reason
+    now = read_back(sandbox, member["id"])
+    assert (now["status"], now["merge_fields"]["FNAME"]) == ("unsubscribed", "After")
+
+
+def test_batch_subscribe_sees_its_own_earlier_entries_and_an_unchanged_member_keeps_last_changed(sandbox):
+    address = "twice.in.one@example.com"
+    answer = batch(sandbox, [{"email_address": address, "status": "transactional"},
+                             {"email_address": address.upper(), "status": "subscribed"}]).json()
+    assert (answer["total_created"], answer["error_count"]) == (1, 1)
+    assert answer["errors"][0]["error_code"] == "ERROR_CONTACT_EXISTS"
+    assert read_back(sandbox, subscriber_hash(address))["status"] == "transactional"
+    member = members_page(sandbox, count=1)["members"][0]
+    same = {"email_address": member["email_address"], "status": member["status"],
+            "merge_fields": {"FNAME": member["merge_fields"]["FNAME"]}}
+    again = batch(sandbox, [same], update_existing=True).json()
+    assert again["updated_members"][0]["last_changed"] == member["last_changed"]
+    assert read_back(sandbox, member["id"]) == member
+
+
+def test_fields_on_members_answer_what_the_whole_page_projected_would(sandbox):
+    whole = members_page(sandbox, count=7, offset=3)
+    cut = members_page(sandbox, count=7, offset=3, fields="members.id,members.status,members.merge_fields,total_items")
+    assert cut == {"members": [{k: m[k] for k in ("id", "status", "merge_fields")} for m in whole["members"]],
+                   "total_items": whole["total_items"]}

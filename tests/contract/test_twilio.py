@@ -87,3 +87,20 @@ TestTwilioContract = contract_suite(Harness(
     sample_create=sample_create,
     erased=erased,
 ))
+
+
+def test_a_write_on_what_was_read_never_overwrites_an_edit_made_since(tmp_path):
+    with start(tmp_path) as sandbox:
+        adapter = build(sandbox)
+        seen = next(iter(adapter.read("callers", None))).records[0]
+        key = seen["key"]
+        data = {**seen["data"], "name": "Edited By An Agent"}  # an agent's edit after Concord's read
+        requests.post(_item_url(sandbox, key), data={"Data": json.dumps(data)}, auth=_auth(sandbox),
+                      timeout=10).raise_for_status()
+        stale = adapter.write([Change(key, {"data": {"name": "From Concord"}}, seen=seen)])[0]
+        assert not stale.ok and stale.retriable and "412" in stale.reason
+        assert read_back(sandbox, key)["data"]["name"] == "Edited By An Agent"
+        fresh = read_back(sandbox, key)  # read again: now the write goes through, keeping the rest
+        written = adapter.write([Change(key, {"data": {"name": "From Concord"}}, seen=fresh)])[0]
+        assert written.ok
+        assert read_back(sandbox, key)["data"] == {**fresh["data"], "name": "From Concord"}

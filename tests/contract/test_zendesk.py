@@ -1,6 +1,7 @@
 """Zendesk passes the adapter contract against its sandbox, plus what its create and erase add to it."""
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from dataclasses import replace
@@ -125,8 +126,9 @@ def test_erase_refuses_what_is_not_a_user_id(sandbox):
 def test_a_create_answers_with_the_new_users_id_and_sets_the_key_as_external_id(sandbox):
     change = sample_create("cus_created")
     [result] = build(sandbox).write([change])
-    assert result.ok and result.record["external_id"] == "cus_created"
-    assert read_back(sandbox, result.source_id)["phone"] == change.patch["phone"]
+    assert result.ok and result.record["action"] == "create"
+    user = read_back(sandbox, result.source_id)
+    assert user["external_id"] == "cus_created" and user["phone"] == change.patch["phone"]
 
 
 def test_a_create_without_a_key_is_refused_before_any_request(sandbox):
@@ -139,4 +141,25 @@ def test_a_refused_create_names_the_field_but_not_its_value(sandbox):
     change = Change(None, {"name": "Bad Address", "email": "bad.address(at)contract.example"}, key="cus_bad")
     [result] = build(sandbox).write([change])
     assert not result.ok and not result.retriable
-    assert "email: InvalidFormat" in result.reason and "bad.address" not in result.reason
+    assert result.reason == "zendesk: RecordInvalid (email)"  # the job's details quote the value
+
+
+def test_many_writes_go_100_users_a_job_and_each_result_is_its_own(sandbox):
+    users = sorted(expected_ids(sandbox)["users"], key=int)
+    changes = [Change(u, {"external_id": f"cus_many_{round_}_{u}"}) for round_ in "ab" for u in users]
+    changes.append(Change(users[1], {"external_id": f"cus_many_b_{users[0]}"}))  # taken by an earlier change
+    changes.append(Change(None, {"name": "Bulk Create"}, key="cus_many_new"))
+    results = build(sandbox).write(changes)
+    assert len(changes) > 2 * 50 and [r.ok for r in results] == [True] * (2 * len(users)) + [False, True]
+    assert results[-2].reason == "zendesk: RecordInvalid (external)" and not results[-2].retriable
+    assert read_back(sandbox, results[-1].source_id)["external_id"] == "cus_many_new"
+    assert all(read_back(sandbox, u)["external_id"] == f"cus_many_b_{u}" for u in users)
+    # ceil(len / 100) update_many + 1 create_or_update_many + a status poll or two: no request per user
+    assert sandbox.stats["requests"] - 2 * len(users) <= 6 + math.ceil(len(changes) / 100)
+
+
+def test_jobs_that_never_finish_are_retriable_failures(sandbox):
+    sandbox.jobs.stop()
+    source_id = sorted(expected_ids(sandbox)["users"])[0]
+    [result] = build(sandbox, max_wait=1.0).write([Change(source_id, {"external_id": "cus_stuck"})])
+    assert (result.ok, result.retriable) == (False, True) and "sending it again is safe" in result.reason

@@ -322,3 +322,58 @@ def test_an_erased_users_email_and_external_id_are_free_again_and_the_erasure_su
     assert session.get(f"{second.base_url}/api/v2/users/{user['id']}.json").status_code == 404
     again = upsert(second, session, name="Ana Lima", email="ana.lima@example.com", external_id="crm-1")
     assert again.status_code == 201 and again.json()["user"]["id"] != user["id"]
+
+
+def wait_for_job(sandbox: ZendeskSandbox, session: requests.Session, job_id: str) -> dict:
+    for _ in range(200):
+        job = session.get(f"{sandbox.base_url}/api/v2/job_statuses/{job_id}.json").json()["job_status"]
+        if job["status"] in ("completed", "failed"):
+            return job
+        time.sleep(0.02)
+    raise AssertionError("the job never finished")
+
+
+def test_update_many_queues_a_job_whose_results_fail_one_user_and_write_the_others(start):
+    sandbox = start()
+    session = client(sandbox)
+    users, _ = seed_users(1, CUSTOMERS)
+    first, second = users[0]["id"], users[1]["id"]
+    queued = session.put(f"{sandbox.base_url}/api/v2/users/update_many.json", json={"users": [
+        {"id": first, "external_id": "cus_bulk_1"}, {"id": second, "external_id": "cus_bulk_1"},
+        {"id": 999_999_999, "external_id": "cus_bulk_3"}]})
+    assert queued.status_code == 200 and queued.json()["job_status"]["results"] is None  # nothing written yet
+    job = wait_for_job(sandbox, session, queued.json()["job_status"]["id"])
+    assert job["status"] == "completed" and job["total"] == 3
+    ok, duplicate, missing = job["results"]
+    assert ok == {"index": 0, "id": first, "action": "update", "status": "Updated", "success": True}
+    assert (duplicate["success"], duplicate["error"], duplicate["index"]) == (False, "RecordInvalid", 1)
+    assert (missing["success"], missing["error"]) == (False, "RecordNotFound")
+    assert put_user(sandbox, session, first).json()["user"]["external_id"] == "cus_bulk_1"
+    assert put_user(sandbox, session, second).json()["user"]["external_id"] is None
+
+
+def test_create_or_update_many_creates_once_per_external_id(start):
+    sandbox = start()
+    session = client(sandbox)
+    body = {"users": [{"name": "Bulk New", "external_id": "cus_bulk_new"}]}
+    results = []
+    for _ in range(2):  # the second stands for a resend after a lost answer
+        queued = session.post(f"{sandbox.base_url}/api/v2/users/create_or_update_many.json", json=body).json()
+        results += wait_for_job(sandbox, session, queued["job_status"]["id"])["results"]
+    assert [(r["action"], r["status"]) for r in results] == [("create", "Created"), ("update", "Updated")]
+    assert results[0]["id"] == results[1]["id"]
+
+
+def test_bulk_requests_take_at_most_100_users_and_30_jobs_wait_at_most(start):
+    sandbox = start()
+    session = client(sandbox)
+    url = f"{sandbox.base_url}/api/v2/users/update_many.json"
+    too_many = session.put(url, json={"users": [{"id": n, "name": "x"} for n in range(101)]})
+    assert too_many.status_code == 400 and too_many.json()["error"] == "InvalidValue"
+    sandbox.jobs.stop()  # no worker: every job stays queued
+    answers = [session.put(url, json={"users": [{"id": 1, "name": "x"}]}) for _ in range(31)]
+    assert [a.status_code for a in answers] == [200] * 30 + [429]
+    assert answers[-1].json()["error"] == "TooManyJobs"
+    ids = ",".join(a.json()["job_status"]["id"] for a in answers[:3])
+    shown = session.get(f"{sandbox.base_url}/api/v2/job_statuses/show_many.json", params={"ids": ids}).json()
+    assert [j["status"] for j in shown["job_statuses"]] == ["queued"] * 3
