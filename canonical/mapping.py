@@ -3,7 +3,7 @@ and a canonical patch back into the source's own field names, by the declarative
 mappings/<system>.yaml: one block per stream the system's adapter reads."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,6 +39,8 @@ class Mapping:
     rules: tuple[Rule, ...]
     write_back: tuple[str, ...]
     transforms: dict[str, Transform]
+    # The stream's `sync_policy` block as written: unique fields, creation, identity (canonical/sync/policy.py).
+    policy: dict = dataclass_field(default_factory=dict)
 
     def to_canonical(self, raw: dict) -> tuple[dict, list[Problem]]:
         """The canonical record (empty values left out) and any value a transform could not convert."""
@@ -55,11 +57,12 @@ class Mapping:
                 set_path(record, rule.canonical, value)
         return record, problems
 
-    def to_source(self, patch: dict) -> dict:
-        """A canonical {field: value} patch in the source's own names; only write-back fields."""
+    def to_source(self, patch: dict, also: tuple[str, ...] = ()) -> dict:
+        """A canonical {field: value} patch in the source's own names; only write-back fields, and the
+        fields named in `also` (what a create is made with)."""
         out = {}
         for field, value in patch.items():
-            if field not in self.write_back:
+            if field not in self.write_back and field not in also:
                 raise MappingError(f"{self.system}: {field!r} is not a write-back field")
             rule = self._rule_for(field)
             set_path(out, rule.source, self.transforms[rule.transform].reverse(value))
@@ -116,10 +119,11 @@ def _stream(system: str, name: str, spec: dict, path: Path, transforms: dict[str
     rules = tuple(_rule(field, body, path, transforms) for field, body in spec["fields"].items())
     mapping = Mapping(system, name, spec.get("kind", "customer"), spec.get("activity"),
                       _rule("source_id", spec["source_id"], path, transforms), rules,
-                      tuple(spec.get("write_back") or ()), transforms)
-    unread = [f for f in mapping.write_back if f not in {r.canonical for r in rules}]
+                      tuple(spec.get("write_back") or ()), transforms, dict(spec.get("sync_policy") or {}))
+    named = [*mapping.write_back, *mapping.policy.get("unique", ()), *(mapping.policy.get("create") or {}).get("with", ())]
+    unread = sorted({f for f in named if f not in {r.canonical for r in rules}})
     if unread:
-        raise MappingError(f"{path}: stream {name}: write_back names fields it does not read: {unread}")
+        raise MappingError(f"{path}: stream {name}: write_back or sync_policy names fields it does not read: {unread}")
     return mapping
 
 

@@ -25,7 +25,8 @@ def reconcile(run_id: str) -> dict:
                                  latest.parameters if latest else None, say=progress.say)
         carried = {k: (c.get("external_ids") or {}).get("concord") for k, c in records.items()}
         customer_ids = ids.assign(found.clusters, previous, carried)
-        stats = persist.store(s, found, customer_ids, records, previous, run_id)
+        states = {(r.source, r.source_id): r.sync_state for r in rows if r.sync_state}
+        stats = persist.store(s, found, customer_ids, records, previous, run_id, states)
     progress.say(f"reconcile: {stats['records']} records -> {stats['customers']} customers "
                  f"({stats['new']} new, {stats['updated']} updated, {stats['retired']} retired, "
                  f"{stats['merges']} merges, {stats['splits']} splits, {stats['mode']})")

@@ -12,16 +12,21 @@ from canonical.reconcile import survive
 from canonical.reconcile.snapshot import Snapshot
 from canonical.store import GoldenCustomer, Link
 from canonical.store.models import ClusterEvent, MatchEvidence, MatchModel
+from canonical.sync import edits
 
 
-def store(s: Session, found: Snapshot, customer_ids: list[str], records: dict, previous: dict, run_id: str) -> dict:
+def store(s: Session, found: Snapshot, customer_ids: list[str], records: dict, previous: dict, run_id: str,
+          states: dict | None = None) -> dict:
+    """`states`: sync state per record key (edits and consent Concord wrote), for survivorship."""
+    states = states or {}
     stats = {"records": len(records), "customers": len(found.clusters), "new": 0, "updated": 0, "unchanged": 0,
              "retired": 0, "links_changed": 0, "mode": "full" if found.full else "incremental",
              "resolved_records": sum(len(c) for c, t in zip(found.clusters, found.touched) if t)}
     goldens = {g.customer_id: g for g in s.scalars(select(GoldenCustomer))}
     links = {(l.source, l.source_id): l for l in s.scalars(select(Link))}
     for members, cid, touched in zip(found.clusters, customer_ids, found.touched):
-        fields, lineage = survive.golden(cid, [records[k] for k in members])
+        fields, lineage = survive.golden(cid, [edits.for_survivorship(records[k], states.get(k), run_id)
+                                               for k in members])
         stats[_upsert_golden(s, goldens.get(cid), cid, fields, lineage, run_id)] += 1
         for key in members:
             rule, score = found.link_rules.get(key) or _kept(links.get(key))

@@ -1,7 +1,12 @@
 """Survivorship: the golden value of each field and its lineage. Per field, an ordered list of
-rules from canonical/survivorship.yaml (most_frequent, most_recent, source_priority, most_complete):
-values are grouped by their normalized form, each rule keeps the groups it scores best, and a
-later rule only breaks the ties the earlier ones leave. Consent has its own rule (consent.py)."""
+rules from canonical/survivorship.yaml (most_recent_edit, most_frequent, most_recent, source_priority,
+most_complete, most_corroborated): values are grouped by their normalized form, each rule keeps the
+groups it scores best, and a later rule only breaks the ties the earlier ones leave. Consent has its
+own rule (consent.py).
+
+Records may carry `_edits` (canonical/sync/edits.py): when a person last changed a field in that
+system. `most_recent_edit` lets such an edit beat the older agreement of the other systems, and two
+different values edited since the last sync are a conflict, kept in the field's lineage."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -13,7 +18,7 @@ from canonical.reconcile import normalize
 from canonical.reconcile.consent import golden_consent
 
 CONFIG = Path(__file__).resolve().parents[1] / "survivorship.yaml"
-RULES = ("most_frequent", "most_recent", "source_priority", "most_complete", "most_corroborated")
+RULES = ("most_recent_edit", "most_frequent", "most_recent", "source_priority", "most_complete", "most_corroborated")
 FIELDS = ("given_name", "family_name", "full_name", "emails", "phones", "address", "birth_date")
 
 
@@ -78,6 +83,8 @@ def choose(field: str, records: list[dict], rules: list[str], priority: list[str
 
 
 def _score(rule: str, key: str, holders: list, priority: list[str], records: list[dict], field: str):
+    if rule == "most_recent_edit":
+        return max(_edit(record, field).get("at") or "" for record, _ in holders)
     if rule == "most_corroborated":
         return _corroboration(field, key, records)
     if rule == "most_frequent":
@@ -88,6 +95,23 @@ def _score(rule: str, key: str, holders: list, priority: list[str], records: lis
         ranks = [priority.index(r["source"]) if r["source"] in priority else len(priority) for r, _ in holders]
         return -min(ranks)
     return len(key)  # most_complete: the fuller value (a formal name over its nickname)
+
+
+def _edit(record: dict, field: str) -> dict:
+    return (record.get("_edits") or {}).get(field) or {}
+
+
+def _conflict(field: str, won: dict) -> list[dict]:
+    """Edits of other values made since the last sync (read in this run), when the winner was edited
+    in this run too: two systems changed the field differently, and the newer edit won."""
+    fresh = {key for key, holders in won["groups"].items()
+             if any(_edit(record, field).get("fresh") for record, _ in holders)}
+    if won["key"] not in fresh or len(fresh) < 2:
+        return []
+    # No values here: they are in the lineage's `others`, which the report masks.
+    return [{"source": record["source"], "source_id": record["source_id"], "edited_at": _edit(record, field).get("at")}
+            for key in sorted(fresh - {won["key"]}) for record, _ in won["groups"][key]
+            if _edit(record, field).get("fresh")]
 
 
 def _letters(text: str) -> str:
@@ -136,6 +160,9 @@ def golden(customer_id: str, records: list[dict], config: dict | None = None) ->
             continue
         fields[name] = _as_field(name, won)
         lineage[name] = _lineage(won)
+        conflict = _conflict(name, won)
+        if conflict:
+            lineage[name]["conflict"] = conflict
     consent, consent_lineage = golden_consent(records)
     if consent:
         fields["consent"], lineage["consent"] = consent, consent_lineage

@@ -21,6 +21,8 @@ def conflicts(snap: Snapshot) -> list[dict]:
             others = [o for o in _others(entry) if _disagrees(o["value"], value)]
             if others:
                 found.append({"customer_id": cid, "field": name, "rule": str(entry.get("rule") or "unknown"),
+                              # Two systems edited the field differently since the last sync; the newer won.
+                              "conflicting_edits": bool(entry.get("conflict")),
                               "systems": sorted({winner["system"], *(o["system"] for o in others)} - {None}),
                               "winner": winner, "others": others})
     return found
@@ -59,6 +61,7 @@ def _disagrees(held, winning) -> bool:
 def conflict_rows(report: dict) -> list[dict]:
     """The conflicts list: one row per disagreeing record, next to the value that won."""
     return [{"customer_id": c["customer_id"], "field": c["field"], "rule": c["rule"],
+             "conflicting_edits": c.get("conflicting_edits", False),
              "winner_system": c["winner"]["system"], "winner_source_id": c["winner"]["source_id"],
              "winner_value": c["winner"]["value"], "other_system": o["system"], "other_source_id": o["source_id"],
              "other_value": o["value"]} for c in report["conflicts"] for o in c["others"]]

@@ -18,7 +18,7 @@ LISTS = {
     "coverage_gaps": (gap_rows, ("customer_id", "present", "present_source_ids", "active_in_present", "missing",
                                       "also_in")),
     "missing_fields": (missing_rows, ("system", "source_id", "customer_id", "field", "status", "value", "known_by")),
-    "conflicts": (conflict_rows, ("customer_id", "field", "rule", "winner_system", "winner_source_id", "winner_value",
+    "conflicts": (conflict_rows, ("customer_id", "field", "rule", "conflicting_edits", "winner_system", "winner_source_id", "winner_value",
                                   "other_system", "other_source_id", "other_value")),
     "duplicates": (duplicate_rows, ("system", "customer_id", "source_id", "records_in_group")),
     "orphans": (orphan_rows, ("system", "kind", "source_id", "customer_ref", "occurred_at", "reason")),

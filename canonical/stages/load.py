@@ -17,6 +17,7 @@ from canonical.pii import mask_id
 from canonical.stages.extract import cursor_key
 from canonical.store import Activity, Cursor, QuarantinedRecord, SourceRecord, session
 from canonical.store.models import as_utc, utcnow
+from canonical.sync import edits
 from canonical.validate import problems
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ def _upsert(s: Session, raw: dict, canonical: dict, run_id: str) -> str:
     if as_utc(row.source_updated_at) > updated_at:
         return "stale"  # an overlap re-read brought an older version; what we hold is newer
     outcome = "unchanged" if row.content_hash == new_hash else "changed"
+    if outcome == "changed":
+        row.sync_state = edits.observe(row.sync_state, row.canonical, canonical, run_id)
     row.raw, row.canonical, row.source_updated_at = raw, canonical, updated_at
     if outcome == "changed":
         row.content_hash, row.deleted, row.last_changed_run = new_hash, bool(canonical.get("deleted")), run_id

@@ -39,6 +39,9 @@ class SourceRecord(Base):
     first_seen_run: Mapped[str] = mapped_column(String(255))
     last_changed_run: Mapped[str] = mapped_column(String(255))
     last_read_run: Mapped[str] = mapped_column(String(255))
+    # {"edits": {field: {"at", "run"}}, "consent": {channel: {"status", "at"}}}: see
+    # canonical/sync/edits.py. Null until the record is first edited or written.
+    sync_state: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class Activity(Base):

@@ -22,21 +22,28 @@ def enqueue(s: Session, run_id: str, writes: list[PlannedWrite]) -> int:
     queued = 0
     for write in writes:
         fields = {f: list(pair) for f, pair in write.fields.items()}
-        if dead.get((write.system, write.source_id)) == fields:
+        action = "update" if write.source_id is not None else "create"
+        if dead.get(_target(write.system, action, write.source_id, write.customer_id)) == fields:
             continue
         s.execute(update(OutboxEntry)
-                  .where(OutboxEntry.system == write.system, OutboxEntry.source_id == write.source_id,
-                         OutboxEntry.status.in_(OPEN))
+                  .where(OutboxEntry.system == write.system, OutboxEntry.status.in_(OPEN), OutboxEntry.action == action,
+                         OutboxEntry.source_id == write.source_id if action == "update"
+                         else OutboxEntry.customer_id == write.customer_id)
                   .values(status="superseded", sent_at=utcnow()))
         s.add(OutboxEntry(run_id=run_id, system=write.system, source_id=write.source_id,
-                          customer_id=write.customer_id, action="update", status="pending", attempts=0,
+                          customer_id=write.customer_id, action=action, status="pending", attempts=0,
                           fields=fields))
         queued += 1
     return queued
 
 
+def _target(system: str, action: str, source_id: str | None, customer_id: str | None) -> tuple:
+    """What a write is to: a record, or (a create) a customer's missing record in the system."""
+    return (system, source_id) if action == "update" else (system, "create", customer_id)
+
+
 def _dead_letters(s: Session) -> dict[tuple, dict]:
-    return {(e.system, e.source_id): e.fields
+    return {_target(e.system, e.action, e.source_id, e.customer_id): e.fields
             for e in s.scalars(select(OutboxEntry).where(OutboxEntry.status == "dead"))}
 
 

@@ -1,5 +1,7 @@
-"""The change set of one system: per linked record, the write-back fields whose golden value differs
-from what the system holds. Only changed fields; never a clear of a value the golden record lacks."""
+"""The change set of one system: per linked record, the write-back fields whose golden value the
+record does not hold yet (values.equivalent decides), and the records the creation policy asks for.
+Only changed fields; never a clear of a value the golden record lacks; never an opt-in over a newer
+opt-out."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,60 +9,160 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from canonical import mapping as mappings
 from canonical.mapping import EMPTY, get_path
-from canonical.sync.policy import fields_to_sync
-
-UNIQUE_FIELD = "external_ids.concord"
+from canonical.reconcile import normalize
 from canonical.store import GoldenCustomer, Link, SourceRecord
+from canonical.sync import policy as policies
+from canonical.sync.values import equivalent, wanted
 
 
 @dataclass(frozen=True)
 class PlannedWrite:
     system: str
-    source_id: str
+    source_id: str | None  # None: a record to create
     customer_id: str
     fields: dict  # canonical field -> (before, after)
 
 
 def plan(s: Session, system: str) -> list[PlannedWrite]:
-    write_back = fields_to_sync(mappings.load(system).customers)
-    rows = s.execute(
+    policy = policies.load(system)
+    rows = list(s.execute(
         select(SourceRecord.source_id, SourceRecord.canonical, Link.customer_id, GoldenCustomer.fields)
         .join(Link, (Link.source == SourceRecord.source) & (Link.source_id == SourceRecord.source_id))
         .join(GoldenCustomer, GoldenCustomer.customer_id == Link.customer_id)
-        .where(SourceRecord.source == system, SourceRecord.deleted.is_(False))
-        .order_by(SourceRecord.source_id)
-    )
-    rows = _one_holder_per_customer(list(rows), write_back)
-    writes = []
-    for source_id, held, customer_id, golden, fields in rows:
-        diff = _diff(fields, held, golden)
+        .where(SourceRecord.source == system, SourceRecord.deleted.is_(False), GoldenCustomer.retired.is_(False))
+        .order_by(SourceRecord.source_id)))
+    writes, taken = [], _taken(rows, policy)
+    for source_id, held, customer_id, golden, fields in _fields_per_record(rows, policy):
+        diff = _diff(fields, held, golden, policy, lambda f, v: taken.get((f, _unique_key(f, v)), customer_id) != customer_id)
         if diff:
+            _reserve(taken, diff, customer_id, policy)
             writes.append(PlannedWrite(system, source_id, customer_id, diff))
-    return writes
+    return writes + _creates(s, policy, {customer_id for _, _, customer_id, _ in rows})
 
 
-def _one_holder_per_customer(rows: list, write_back: tuple[str, ...]) -> list:
-    """Systems keep a foreign id unique (Zendesk's external_id, a HubSpot unique property): when one
-    customer has several records in a system (duplicates the report lists), only one carries the id:
-    the one that already does, else the first by id. The others get every other field."""
-    holder = {}
-    for source_id, held, customer_id, _golden in rows:
-        if customer_id not in holder or get_path(held, UNIQUE_FIELD) == customer_id:
-            holder[customer_id] = source_id
+def _fields_per_record(rows: list, policy: policies.Policy) -> list:
+    """A unique field (Zendesk's external_id, HubSpot's email) goes to one record per customer when a
+    customer has several in the system (the duplicates the report lists): the one that holds the value
+    already, else the first by id. The others get every other field."""
+    holder: dict[tuple[str, str], tuple[str, bool]] = {}  # (field, customer) -> (source id, holds it already)
+    for field in policy.unique:
+        for source_id, held, customer_id, golden in rows:
+            holds = equivalent(field, get_path(held, field), wanted(golden, field))
+            if (field, customer_id) not in holder or (holds and not holder[(field, customer_id)][1]):
+                holder[(field, customer_id)] = (source_id, holds)
     return [(source_id, held, customer_id, golden,
-             write_back if holder[customer_id] == source_id else tuple(f for f in write_back if f != UNIQUE_FIELD))
+             tuple(f for f in policy.fields if f not in policy.unique or holder[(f, customer_id)][0] == source_id))
             for source_id, held, customer_id, golden in rows]
 
 
-def _diff(fields: tuple[str, ...], held: dict, golden: dict) -> dict:
+def _taken(rows: list, policy: policies.Policy) -> dict:
+    """Unique values and the customer whose record in this system holds them: writing one into another
+    customer's record would only be refused (a household's shared number, a family's shared email)."""
+    return {(field, _unique_key(field, get_path(held, field))): customer_id
+            for field in policy.unique for _, held, customer_id, _ in rows if get_path(held, field) not in EMPTY}
+
+
+def _unique_key(field: str, value):
+    value = value[0] if isinstance(value, list) and value else value
+    if field == "phones":
+        return normalize.phone(value)
+    return normalize.email(value) if field == "emails" else value
+
+
+def _diff(fields: tuple[str, ...], held: dict, golden: dict, policy: policies.Policy, is_taken) -> dict:
     out = {}
-    for field in fields:
-        want, have = get_path(golden, field), get_path(held, field)
-        if want not in EMPTY and want != have:
+    for field in (f for f in fields if not _is_consent(f)):
+        want, have = wanted(golden, field), get_path(held, field)
+        if equivalent(field, have, want) or (field in policy.unique and is_taken(field, want)):
+            continue
+        out[field] = (have, want)
+    for field in filter(_is_consent, fields):  # after the addresses: consent may depend on them
+        want, have = wanted(golden, field), get_path(held, field)
+        # Where consent belongs to an address (HubSpot's and Mailchimp's do), a new address arrives with
+        # no status: the consent goes with it, or the next run would find it missing.
+        moved = CONSENT_ADDRESS.get(field.split(".")[1]) in out
+        if (moved or not equivalent(field, have, want)) and want and _consent_allows(field, held, golden, policy, out):
             out[field] = (have, want)
     return out
+
+
+def _is_consent(field: str) -> bool:
+    return field.startswith("consent.") and field.endswith(".status")
+
+
+CONSENT_ADDRESS = {"email": "emails", "sms": "phones"}
+
+
+def _consent_allows(field: str, held: dict, golden: dict, policy: policies.Policy, writing: dict) -> bool:
+    """A consent goes only to a record with an address on its channel, held or in this write (vendors
+    refuse it otherwise). An opt-out always travels. An opt-in travels only where the policy lets it,
+    never over an opt-out the system holds that is as new as the opt-in or newer (the golden rule
+    already says so; this keeps a wrong golden value from re-subscribing anyone), and never over any
+    opt-out where the policy forbids re-subscribing (Mailchimp: only the member may undo that)."""
+    channel = field.split(".")[1]
+    address = CONSENT_ADDRESS.get(channel)
+    if address and get_path(held, address) in EMPTY and address not in writing:
+        return False
+    if wanted(golden, field) != "subscribed":
+        return True
+    have = get_path(held, f"consent.{channel}") or {}
+    opted_out = have.get("status") == "unsubscribed"
+    opted_out_since = opted_out and \
+        (have.get("updated_at") or "") >= (get_path(golden, f"consent.{channel}.updated_at") or "")
+    return policy.consent_opt_in and not opted_out_since and not (opted_out and not policy.consent_resubscribe)
+
+
+def _reserve(taken: dict, diff: dict, customer_id: str, policy: policies.Policy) -> None:
+    """A unique value this plan gives a customer is theirs for the rest of the plan: two customers of
+    one household may both want their shared number, and the system would refuse the second."""
+    for field in policy.unique:
+        if field in diff:
+            taken[(field, _unique_key(field, diff[field][1]))] = customer_id
+
+
+def _creates(s: Session, policy: policies.Policy, present: set[str]) -> list[PlannedWrite]:
+    if policy.create_for == "none":
+        return []
+    held_ids = set(s.scalars(select(SourceRecord.source_id).where(SourceRecord.source == policy.system)))
+    tombstones = _addresses(s.scalars(select(SourceRecord.canonical).where(
+        SourceRecord.source == policy.system, SourceRecord.deleted.is_(True))))
+    creates = []
+    for customer_id, golden in s.execute(select(GoldenCustomer.customer_id, GoldenCustomer.fields)
+                                         .where(GoldenCustomer.retired.is_(False))
+                                         .order_by(GoldenCustomer.customer_id)):
+        if not _wants_a_record(policy, customer_id, golden, present, held_ids) or _addresses([golden]) & tombstones:
+            continue  # a record the system deleted is not brought back by a create
+        fields = {f: (None, wanted(golden, f)) for f in policy.create_with if wanted(golden, f) not in EMPTY}
+        creates.append(PlannedWrite(policy.system, None, customer_id, fields))
+    return creates
+
+
+def _wants_a_record(policy: policies.Policy, customer_id: str, golden: dict, present: set[str],
+                    held_ids: set[str]) -> bool:
+    if any(wanted(golden, f) in EMPTY for f in policy.create_require):
+        return False
+    if policy.create_consent and get_path(golden, f"consent.{policy.create_consent}.status") != "subscribed":
+        return False
+    if policy.identity:
+        # A record per identity value (the directory's number): the customer's current one is missing,
+        # and no record of anybody holds it (two people may share a number; the first keeps it).
+        identity = _identity(policy.identity, golden)
+        return bool(identity) and identity not in held_ids and (policy.create_for == "all" or customer_id in present)
+    return customer_id not in present
+
+
+def _addresses(records) -> set[str]:
+    """Normalized emails and phones of canonical records (or golden fields)."""
+    out = set()
+    for record in records:
+        out |= {normalize.email(e) for e in record.get("emails") or []} | {normalize.phone(p) for p in record.get("phones") or []}
+    return out - {None}
+
+
+def _identity(field: str, golden: dict) -> str | None:
+    value = (wanted(golden, field) or [None])[0] if field in ("emails", "phones") else wanted(golden, field)
+    return normalize.phone(value) if field == "phones" else value
 
 
 def describe(writes: list[PlannedWrite]) -> dict:

@@ -47,7 +47,10 @@ def test_demo_syncs_every_system_then_a_second_run_sends_nothing(tmp_path):
     assert {str(i) for i in malformed} <= {q["source_id"] for q in report["quarantine"]}
 
     second, _ = run_demo(tmp_path)
-    assert second["changed"] == 0 and set(second["writes"].values()) == {0}
+    assert set(second["writes"].values()) == {0} and second["failed_writes"] == 0
+    # What it reads as changed is at most the first run's writes coming back (vendors restamp consent
+    # times and reformat phones on a write): no record changes on its own.
+    assert second["changed"] <= sum(first["writes"].values())
     assert second["customers"] == first["customers"] and second["run_id"] != first["run_id"]
 
 

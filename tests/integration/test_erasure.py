@@ -4,9 +4,7 @@ and three more sync runs do not bring them back."""
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack
 
-import pytest
 from sqlalchemy import select
 
 from adapters import registry
@@ -14,22 +12,9 @@ from adapters.world import World
 from canonical import blobs
 from canonical.cycle import run_cycle
 from canonical.erasure import erase
-from canonical.sandboxes import connection_env, running
 from canonical.store import Base, engine
 
-SEED, PEOPLE = 21, 300
-
-
-@pytest.fixture
-def five_systems(tmp_path, monkeypatch):
-    with ExitStack() as stack:
-        for system in registry.known():
-            info = stack.enter_context(running(system, "--seed", str(SEED), "--customers", str(PEOPLE),
-                                               "--state-dir", str(tmp_path / "sandboxes"),
-                                               log_path=tmp_path / f"{system}.log"))
-            for name, value in connection_env(system, info).items():
-                monkeypatch.setenv(name, value)
-        yield
+SEED, PEOPLE = 21, 300  # the world of the five_systems fixture (tests/conftest.py)
 
 
 def widely_held_person(world: World):

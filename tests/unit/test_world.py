@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -336,9 +335,9 @@ def test_a_small_world_still_gets_two_malformed_records_per_system():
             assert sum(v.malformed is not None for v in views) >= 2, system
 
 
-def test_twenty_thousand_people_build_quickly():
-    started = time.perf_counter()
+def test_twenty_thousand_people_give_every_system_unique_record_ids():
+    # How fast a world builds is the benchmarks' business (bench/), not a timed test's.
     big = World(seed=1, people=20000)
     for system in SYSTEMS:
-        big.views(system)
-    assert time.perf_counter() - started < 5
+        ids = [v.source_id for v in big.views(system)]
+        assert len(ids) > 2000 and len(set(ids)) == len(ids), system
