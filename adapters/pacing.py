@@ -2,14 +2,39 @@
 
 A Pacer counts what this client sent in the vendor's window and waits before the request that would
 cross `headroom` of the limit. It learns the limit from the vendor's limit header when there is one,
-and when the vendor's remaining count says others spent part of the budget, it counts those too."""
+and when the vendor's remaining count says others spent part of the budget, it counts those too.
+
+A vendor's limit is per account, not per client: when N tasks of one system run at once (the N slots
+of the system's Airflow pool), each takes a `share` of 1/N of the limit, so that together they stay
+under it. The share is set around the code that builds the clients (`sharing`), because adapters
+build their own HTTP clients."""
 from __future__ import annotations
 
+import contextvars
 import math
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+_SHARE = contextvars.ContextVar("concord_rate_share", default=1.0)
+
+
+@contextmanager
+def sharing(fraction: float):
+    """Pacers created inside take `fraction` of their limit (one of several concurrent clients)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"a rate-limit share is in (0, 1], not {fraction}")
+    token = _SHARE.set(fraction)
+    try:
+        yield
+    finally:
+        _SHARE.reset(token)
+
+
+def current_share() -> float:
+    return _SHARE.get()
 
 
 @dataclass(frozen=True)
@@ -22,8 +47,9 @@ class RateLimit:
 
 
 class Pacer:
-    def __init__(self, rate: RateLimit, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, rate: RateLimit, clock=time.monotonic, sleep=time.sleep, share: float | None = None):
         self.rate, self.limit = rate, rate.limit
+        self.share = current_share() if share is None else share
         self._clock, self._sleep = clock, sleep
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
@@ -57,20 +83,25 @@ class Pacer:
 
     def ideal_seconds(self, requests: int | None = None) -> float:
         """The least time the vendor's limit allows for `requests` (default: all sent so far): the
-        first window's worth at once, then one window per further window's worth."""
+        first window's worth at once, then one window per further window's worth (of this client's share)."""
         count = self.sent if requests is None else requests
-        return self.rate.window * max(0, math.ceil(count / self.limit) - 1)
+        return self.rate.window * max(0, math.ceil(count / max(1.0, self.limit * self.share)) - 1)
 
     def _cap(self) -> int:
-        return max(1, math.floor(self.limit * self.rate.headroom))
+        return max(1, math.floor(self.limit * self.rate.headroom * self.share))
+
+    def _others_allowance(self) -> int:
+        """What the other slots of our pool may spend in a window: the rest of the headroom."""
+        return max(0, math.floor(self.limit * self.rate.headroom) - self._cap())
 
     def _forget(self, now: float) -> None:
         while self._sent and self._sent[0] <= now - self.rate.window:
             self._sent.popleft()
 
     def _count_others(self, remaining: int) -> None:
-        # The server saw more than we sent: other clients share the budget; count their requests as ours.
-        missing = (self.limit - remaining) - len(self._sent)
+        # The server saw more than we sent: other clients share the budget; count their requests as ours,
+        # beyond what our own pool's other slots are allowed (their shares are already kept out of ours).
+        missing = (self.limit - remaining) - len(self._sent) - self._others_allowance()
         now = self._clock()
         for _ in range(max(0, missing)):
             self._sent.append(now)

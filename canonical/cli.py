@@ -75,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     unlink = sub.add_parser("unlink", help="remove the override between two source records")
     unlink.add_argument("records", nargs=2, metavar="SOURCE:ID")
     unlink.set_defaults(func=_unlink)
+    pools = sub.add_parser("pools", help="the Airflow pool of each system, sized from its vendor's rate limits: "
+                                         "print them as JSON (`airflow pools import` format), create or check them")
+    pools_action = pools.add_mutually_exclusive_group()
+    pools_action.add_argument("--apply", action="store_true", help="create or resize them in Airflow")
+    pools_action.add_argument("--check", action="store_true", help="exit 1 naming any that is missing or resized")
+    pools.set_defaults(func=_pools)
     return parser
 
 
@@ -177,6 +183,20 @@ def _erase(args) -> int:
         return 2
     print(json.dumps(summary, separators=(",", ":")), file=args.out, flush=True)
     return 0 if all(r["failed"] == 0 for r in summary["erased"].values()) else 1
+
+
+def _pools(args) -> int:
+    import json
+
+    from canonical import pools
+
+    try:
+        found = pools.apply() if args.apply else pools.check() if args.check else pools.definitions()
+    except pools.PoolError as exc:
+        print(f"concord pools: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(found, indent=2), file=args.out, flush=True)
+    return 0
 
 
 def _sandbox(argv: list[str]) -> int:

@@ -15,9 +15,21 @@ def run_cycle(run_id: str | None = None, *, dry_run: bool = False, retry_failed:
     and returns the plan instead of writing the run's report."""
     run_id = run_id or new_run_id()
     systems = tasks.prepare(run_id)
+    # One stream at a time here, so each extract may use its vendor's whole limit (no pool share).
     loads = [tasks.load(tasks.extract(target, run_id)) for target in tasks.targets(systems)]
-    recon = tasks.reconcile(run_id)
+    recon = _reconcile(run_id)
     if dry_run:
         return {"run_id": run_id, "dry_run": True, "customers": recon["customers"], "plan": tasks.dry_run(systems)}
     synced = tasks.sync_back(run_id, systems, retry_failed=retry_failed)
     return tasks.audit(run_id, loads, recon, synced)
+
+
+def _reconcile(run_id: str) -> dict:
+    """The DAG's partitioned reconcile, its mapped steps one after another."""
+    parts = tasks.reconcile_plan(run_id)
+    for part in parts:
+        tasks.reconcile_pairs(run_id, part)
+    tasks.reconcile_train(run_id)
+    for part in parts:
+        tasks.reconcile_score(run_id, part)
+    return tasks.reconcile_finish(run_id)

@@ -9,7 +9,7 @@ from collections import deque
 from pathlib import Path
 
 from adapters import registry
-from canonical import paths, progress
+from canonical import paths, pools, progress
 from canonical.audit import latest_run
 from canonical.sandboxes import connection_env, running
 from canonical.store.models import as_utc, utcnow
@@ -28,6 +28,13 @@ def run_demo(customers: int, seed: int, out=None) -> int:
     progress.say("preparing Airflow's metadata database (SQLite under var/)")
     if _airflow(["db", "migrate"], env, logs / "airflow-db.log", show=False) != 0:
         return _failed("airflow db migrate", logs / "airflow-db.log")
+    # `dags test` runs tasks in this process whatever their pool, but the pools belong to the install:
+    # a scheduler started on this metadata database later finds them.
+    try:
+        pools.apply(env=env)
+    except pools.PoolError as exc:
+        print(f"concord demo: {exc}", file=sys.stderr)
+        return 1
     with _sandboxes(customers, seed, logs, env):
         progress.say("running the concord_sync DAG with `airflow dags test`")
         code = _airflow(["dags", "test", "concord_sync"], env, logs / "dags-test.log", show=True)

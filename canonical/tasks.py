@@ -3,10 +3,11 @@ Each takes and returns small JSON-able dicts (they travel as XComs) and is a tra
 safe to re-run."""
 from __future__ import annotations
 
-from adapters import registry
+from adapters import pacing, registry
 from adapters.base import ConfigError
+from canonical import pools
 from canonical.audit import audit
-from canonical.reconcile import reconcile
+from canonical.reconcile import partition, reconcile
 from canonical.stages.extract import extract
 from canonical.stages.load import load
 from canonical.store import Run, migrate, session
@@ -33,6 +34,46 @@ def targets(systems: list[str]) -> list[str]:
     return [f"{system}/{stream}" for system in systems for stream in registry.adapter_class(system).streams]
 
 
+def targets_by_system(systems: list[str], dag_systems: list[str]) -> dict[str, list[str]]:
+    """The targets per system the DAG has a task group for (its pool); an empty list where a system
+    is not configured (its group is skipped). A configured system without a group would never be read."""
+    missing = sorted(set(systems) - set(dag_systems))
+    if missing:
+        raise ConfigError(f"systems {missing} have a connection but the DAG has no task group for them: add them to "
+                          f"CONCORD_SYSTEMS (now {','.join(dag_systems)}) and run `concord pools --apply`")
+    found = targets(systems)
+    return {system: [t for t in found if t.split("/", 1)[0] == system] for system in dag_systems}
+
+
+def extract_paced(target: str, run_id: str) -> dict:
+    """extract() in the system's pool: its pacers take the pool's share of every vendor limit, so
+    that the pool's concurrent tasks stay under the limit together."""
+    with pacing.sharing(pools.share(target.split("/", 1)[0])):
+        return extract(target, run_id)
+
+
+# Reconcile in partitions (canonical/reconcile/partition.py): plan -> pairs (mapped) -> train ->
+# score (mapped) -> finish; each step's input and output are files, its XCom a few counts.
+def reconcile_plan(run_id: str) -> list[int]:
+    return partition.plan(run_id)
+
+
+def reconcile_pairs(run_id: str, part: int) -> dict:
+    return partition.pairs(run_id, part)
+
+
+def reconcile_train(run_id: str) -> dict:
+    return partition.train(run_id)
+
+
+def reconcile_score(run_id: str, part: int) -> dict:
+    return partition.score(run_id, part)
+
+
+def reconcile_finish(run_id: str) -> dict:
+    return partition.finish(run_id)
+
+
 def sync_back(run_id: str, systems: list[str], *, retry_failed: bool = False) -> dict:
     """Plans every system's change set into the outbox in one transaction, then delivers the outbox
     system by system. The plan is derived from the store, so a crash before or after it loses nothing."""
@@ -52,4 +93,6 @@ def dry_run(systems: list[str]) -> dict:
         return {system: describe(plan(s, system)) for system in systems}
 
 
-__all__ = ["prepare", "targets", "extract", "load", "reconcile", "sync_back", "dry_run", "audit"]
+__all__ = ["prepare", "targets", "targets_by_system", "extract", "extract_paced", "load", "reconcile",
+           "reconcile_plan", "reconcile_pairs", "reconcile_train", "reconcile_score", "reconcile_finish",
+           "sync_back", "dry_run", "audit"]

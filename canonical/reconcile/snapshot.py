@@ -28,27 +28,49 @@ class Snapshot:
     full: bool
 
 
-def resolve(records: dict[Key, dict], changed: set[Key], previous: dict[Key, str],
-            overrides: list[tuple[Key, Key, str]], model: dict | None, settings: Settings | None = None,
-            say=lambda message: None) -> Snapshot:
+@dataclass
+class Plan:
+    """Where a reconcile starts, whether it runs in one process (resolve) or in partitions
+    (partition.py): the records as a Features table, the override pairs as rows, and for an
+    incremental run the previous labels and the rows that changed."""
+    keys: list[Key]
+    features: Features
+    overrides: Overrides
+    full: bool
+    model: dict | None                  # the stored model an incremental run scores with
+    previous: np.ndarray | None = None  # incremental: each row's previous cluster label
+    dirty: np.ndarray | None = None     # incremental: rows to look at again
+
+
+def plan(records: dict[Key, dict], changed: set[Key], previous: dict[Key, str],
+         overrides: list[tuple[Key, Key, str]], model: dict | None) -> Plan:
     keys = sorted(records)
     features = Features()
     for key in keys:
         features.add(records[key])
     features.freeze()
     row = {key: i for i, key in enumerate(keys)}
-    engine = Engine(features, settings, say)
-    pairs = _override_rows(overrides, row)
     full = model is None or not previous or len(keys) > RETRAIN_GROWTH * model.get("records", 0)
-    if full:
-        result = engine.resolve(overrides=pairs)
-        engine.model.records = len(keys)
-        labels, subset = result.labels, np.ones(len(keys), dtype=bool)
+    found = Plan(keys, features, _override_rows(overrides, row), full, None if full else model)
+    if not full:
+        found.previous = _previous_labels(keys, previous)
+        found.dirty = _dirty(keys, changed, previous, overrides, row)
+    return found
+
+
+def resolve(records: dict[Key, dict], changed: set[Key], previous: dict[Key, str],
+            overrides: list[tuple[Key, Key, str]], model: dict | None, settings: Settings | None = None,
+            say=lambda message: None) -> Snapshot:
+    start = plan(records, changed, previous, overrides, model)
+    engine = Engine(start.features, settings, say)
+    if start.full:
+        result = engine.resolve(overrides=start.overrides)
+        engine.model.records = len(start.keys)
+        labels, subset = result.labels, np.ones(len(start.keys), dtype=bool)
     else:
-        engine.model = fs.Model.from_dict(model)
-        dirty = _dirty(keys, changed, previous, overrides, row)
-        labels, subset, result = engine.update(_previous_labels(keys, previous), dirty, pairs)
-    return _snapshot(keys, labels, subset, result, engine.model, full)
+        engine.model = fs.Model.from_dict(start.model)
+        labels, subset, result = engine.update(start.previous, start.dirty, start.overrides)
+    return assemble(start.keys, labels, subset, result.edges, engine.model, start.full)
 
 
 def _override_rows(overrides, row: dict[Key, int]) -> Overrides:
@@ -80,11 +102,12 @@ def _dirty(keys, changed: set[Key], previous: dict[Key, str], overrides, row: di
                         or (previous.get(key) in shrunk) for key in keys), dtype=bool, count=len(keys))
 
 
-def _snapshot(keys, labels: np.ndarray, subset: np.ndarray, result, model, full: bool) -> Snapshot:
+def assemble(keys, labels: np.ndarray, subset: np.ndarray, edges, model, full: bool) -> Snapshot:
+    """The snapshot of final labels: clusters, which were resolved, and the accepted links inside them
+    (`edges` may hold only the accepted ones)."""
     groups: dict[int, list[int]] = {}
     for i, label in enumerate(labels.tolist()):
         groups.setdefault(label, []).append(i)
-    edges = result.edges
     inside = edges.accepted & (labels[edges.a] == labels[edges.b]) & subset[edges.a] & subset[edges.b]
     probability = fs.probability(edges.weight)
     evidence, best = [], {}

@@ -1,6 +1,8 @@
 """The production topology for real on this machine: Airflow's API server, scheduler, DAG processor and
 two Celery workers as processes, PostgreSQL as metadata DB and store, Redis as broker, the sandboxes on
-127.0.0.1. The DAG must spread over both workers and reach the same result as the embedded run."""
+127.0.0.1. The DAG must spread over both workers (reconcile in three partitions), run extracts in the
+system's pool, trigger concord_report through the outbox asset, and reach the same result as the
+embedded run (one process, one partition)."""
 from __future__ import annotations
 
 import json
@@ -17,6 +19,7 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from adapters.testing import free_port
+from canonical import pools
 from canonical.cycle import run_cycle
 from canonical.sandboxes import connection_env, running
 from canonical.store import Link, session
@@ -46,6 +49,8 @@ def topology_env(airflow_db: str, store_db: str, api_port: int, scratch: Path) -
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "CONCORD_SCHEDULE": "none", "CONCORD_DB_URL": store_db, "CONCORD_VAR_DIR": str(scratch / "var"),
+        "CONCORD_SYSTEMS": ",".join(SYSTEMS), "CONCORD_RECONCILE_PARTITIONS": "3",
+        "CONCORD_WORK_URL": str(scratch / "work"),
     }
 
 
@@ -80,9 +85,9 @@ def wait_until(what: str, check, timeout: float, every: float = 3.0):
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def finished_run(env: dict) -> dict | None:
+def finished_run(env: dict, dag_id: str = "concord_sync") -> dict | None:
     # Airflow's CLI logs warnings to stdout ahead of the JSON; the JSON is the line that opens a list.
-    output = airflow(env, "dags", "list-runs", "concord_sync", "-o", "json").splitlines()
+    output = airflow(env, "dags", "list-runs", dag_id, "-o", "json").splitlines()
     runs = json.loads(next((line for line in output if line.startswith("[")), "[]"))
     done = [r for r in runs if r["state"] in ("success", "failed")]
     return done[0] if done else None
@@ -107,6 +112,7 @@ def test_the_dag_runs_on_two_celery_workers_and_matches_the_embedded_run(tmp_pat
             info = stack.enter_context(running(system, *WORLD, "--state-dir", str(tmp_path / "celery-sandboxes")))
             env.update(connection_env(system, info))
         airflow(env, "db", "migrate")
+        pools.apply(env=env)  # what docker/compose.yaml's init service does
         api_port = env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].split(":")[2].split("/")[0]
         start(stack, ["api-server", "--port", api_port], env, tmp_path / "api.log")
         start(stack, ["scheduler"], env, tmp_path / "scheduler.log")
@@ -118,9 +124,17 @@ def test_the_dag_runs_on_two_celery_workers_and_matches_the_embedded_run(tmp_pat
         airflow(env, "dags", "trigger", "concord_sync")
         run = wait_until("the DAG run to finish", lambda: finished_run(env), 300, every=5)
         assert run["state"] == "success", (tmp_path / "scheduler.log").read_text()[-3000:]
+        report = wait_until("concord_report, triggered by the outbox asset", lambda: finished_run(env, "concord_report"),
+                            180, every=5)
+        assert report["state"] == "success" and report["run_id"].startswith("asset_triggered__"), report
         with create_engine(airflow_db).connect() as c:
             rows = c.execute(text("SELECT hostname, state FROM task_instance WHERE dag_id = 'concord_sync'")).all()
+            used = c.execute(text("SELECT task_id, pool, count(*) FROM task_instance WHERE dag_id = 'concord_sync' "
+                                  "GROUP BY task_id, pool")).all()
         assert {h for h, _ in rows} == {"w1", "w2"} and {s for _, s in rows} == {"success"}
+        assert {(t, p) for t, p, _ in used if t.endswith(".extract")} == {("zendesk.extract", "concord_zendesk")}
+        assert {(t, n) for t, _, n in used if t in ("reconcile_pairs", "reconcile_score")} == {
+            ("reconcile_pairs", 3), ("reconcile_score", 3)}
         distributed = partition(store_db)
 
     # The embedded run: same world, fresh sandboxes, SQLite store, one process.
