@@ -13,21 +13,36 @@ from canonical.store.models import MatchModel
 
 
 def reconcile(run_id: str) -> dict:
-    from canonical.reconcile import ids, overrides, persist, snapshot
+    from canonical.reconcile import overrides, snapshot
 
     with session() as s:
-        rows = list(s.scalars(select(SourceRecord).where(SourceRecord.deleted.is_(False))))
-        records = {(r.source, r.source_id): r.canonical for r in rows}
-        changed = {(r.source, r.source_id) for r in rows if r.last_changed_run == run_id}
-        previous = {(l.source, l.source_id): l.customer_id for l in s.scalars(select(Link))}
-        latest = s.scalar(select(MatchModel).order_by(MatchModel.created_at.desc(), MatchModel.run_id.desc()))
+        rows, records, changed, previous, latest = read_store(s, run_id)
         found = snapshot.resolve(records, changed, previous, overrides.load(s),
                                  latest.parameters if latest else None, say=progress.say)
-        carried = {k: (c.get("external_ids") or {}).get("concord") for k, c in records.items()}
-        customer_ids = ids.assign(found.clusters, previous, carried)
-        states = {(r.source, r.source_id): r.sync_state for r in rows if r.sync_state}
-        stats = persist.store(s, found, customer_ids, records, previous, run_id, states)
+        stats = persist_clusters(s, rows, found, previous, run_id)
     progress.say(f"reconcile: {stats['records']} records -> {stats['customers']} customers "
                  f"({stats['new']} new, {stats['updated']} updated, {stats['retired']} retired, "
                  f"{stats['merges']} merges, {stats['splits']} splits, {stats['mode']})")
     return stats
+
+
+def read_store(s, run_id: str) -> tuple[list, dict, set, dict, MatchModel | None]:
+    """What a reconcile starts from: the live source records (rows and canonical forms by key), those
+    this run changed, the links as they were, and the latest learned model."""
+    rows = list(s.scalars(select(SourceRecord).where(SourceRecord.deleted.is_(False))))
+    records = {(r.source, r.source_id): r.canonical for r in rows}
+    changed = {(r.source, r.source_id) for r in rows if r.last_changed_run == run_id}
+    previous = {(l.source, l.source_id): l.customer_id for l in s.scalars(select(Link))}
+    latest = s.scalar(select(MatchModel).order_by(MatchModel.created_at.desc(), MatchModel.run_id.desc()))
+    return rows, records, changed, previous, latest
+
+
+def persist_clusters(s, rows: list, found, previous: dict, run_id: str) -> dict:
+    """Stable ids for the clusters found, then goldens, links, evidence and events in the store."""
+    from canonical.reconcile import ids, persist
+
+    records = {(r.source, r.source_id): r.canonical for r in rows}
+    carried = {k: (c.get("external_ids") or {}).get("concord") for k, c in records.items()}
+    customer_ids = ids.assign(found.clusters, previous, carried)
+    states = {(r.source, r.source_id): r.sync_state for r in rows if r.sync_state}
+    return persist.store(s, found, customer_ids, records, previous, run_id, states)

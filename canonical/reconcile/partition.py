@@ -34,7 +34,6 @@ from copy import copy
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select
 
 from canonical import blobs, landing, paths, progress
 from canonical.reconcile import blocking, snapshot
@@ -63,16 +62,11 @@ def partition_count(records: int) -> int:
 
 def plan(run_id: str) -> list[int]:
     """Reads the store, writes the plan file; returns the partition numbers to map over."""
-    from canonical.reconcile import overrides
-    from canonical.store import Link, SourceRecord, session
-    from canonical.store.models import MatchModel
+    from canonical.reconcile import overrides, read_store
+    from canonical.store import session
 
     with session() as s:
-        rows = list(s.scalars(select(SourceRecord).where(SourceRecord.deleted.is_(False))))
-        records = {(r.source, r.source_id): r.canonical for r in rows}
-        changed = {(r.source, r.source_id) for r in rows if r.last_changed_run == run_id}
-        previous = {(l.source, l.source_id): l.customer_id for l in s.scalars(select(Link))}
-        latest = s.scalar(select(MatchModel).order_by(MatchModel.created_at.desc(), MatchModel.run_id.desc()))
+        rows, records, changed, previous, latest = read_store(s, run_id)
         start = snapshot.plan(records, changed, previous, overrides.load(s), latest.parameters if latest else None)
         state = _records_digest(rows)
     count = partition_count(len(start.keys))
@@ -152,21 +146,16 @@ def combine(run_id: str) -> tuple[snapshot.Plan, snapshot.Snapshot, str]:
 
 def finish(run_id: str) -> dict:
     """Combines the partitions and persists the outcome in one transaction, as reconcile() does."""
-    from canonical.reconcile import ids, persist
-    from canonical.store import Link, SourceRecord, session
+    from canonical.reconcile import persist_clusters, read_store
+    from canonical.store import session
 
     start, found, digest = combine(run_id)
     with session() as s:
-        rows = list(s.scalars(select(SourceRecord).where(SourceRecord.deleted.is_(False))))
+        rows, _, _, previous, _ = read_store(s, run_id)
         if _records_digest(rows) != digest:
             raise RuntimeError("reconcile: the store's records changed since reconcile_plan read them; "
                                "run the reconcile again from its plan")
-        records = {(r.source, r.source_id): r.canonical for r in rows}
-        previous = {(l.source, l.source_id): l.customer_id for l in s.scalars(select(Link))}
-        carried = {k: (c.get("external_ids") or {}).get("concord") for k, c in records.items()}
-        customer_ids = ids.assign(found.clusters, previous, carried)
-        states = {(r.source, r.source_id): r.sync_state for r in rows if r.sync_state}
-        stats = persist.store(s, found, customer_ids, records, previous, run_id, states)
+        stats = persist_clusters(s, rows, found, previous, run_id)
     stats["partitions"] = start.partitions
     progress.say(f"reconcile: {stats['records']} records -> {stats['customers']} customers "
                  f"({stats['new']} new, {stats['updated']} updated, {stats['retired']} retired, "
