@@ -17,14 +17,14 @@ def run_cycle(run_id: str | None = None, *, dry_run: bool = False, retry_failed:
     systems = tasks.prepare(run_id)
     # One stream at a time here, so each extract may use its vendor's whole limit (no pool share).
     loads = [tasks.load(tasks.extract(target, run_id)) for target in tasks.targets(systems)]
-    recon = _reconcile(run_id)
+    recon = _reconcile(run_id, plan_writes=not dry_run, retry_failed=retry_failed)
     if dry_run:
         return {"run_id": run_id, "dry_run": True, "customers": recon["customers"], "plan": tasks.dry_run(systems)}
-    synced = tasks.sync_back(run_id, systems, retry_failed=retry_failed)
+    synced = tasks.sync_back(run_id, systems, recon)
     return tasks.audit(run_id, loads, recon, synced)
 
 
-def _reconcile(run_id: str) -> dict:
+def _reconcile(run_id: str, **finish) -> dict:
     """The DAG's partitioned reconcile, its mapped steps one after another."""
     parts = tasks.reconcile_plan(run_id)
     for part in parts:
@@ -32,4 +32,4 @@ def _reconcile(run_id: str) -> dict:
     tasks.reconcile_train(run_id)
     for part in parts:
         tasks.reconcile_score(run_id, part)
-    return tasks.reconcile_finish(run_id)
+    return tasks.reconcile_finish(run_id, **finish)

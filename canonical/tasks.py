@@ -11,7 +11,6 @@ from canonical.reconcile import partition, reconcile
 from canonical.stages.extract import extract
 from canonical.stages.load import load
 from canonical.store import Run, migrate, session
-from canonical.sync import outbox
 from canonical.sync.deliver import deliver
 from canonical.sync.plan import describe, plan
 
@@ -70,21 +69,21 @@ def reconcile_score(run_id: str, part: int) -> dict:
     return partition.score(run_id, part)
 
 
-def reconcile_finish(run_id: str) -> dict:
-    return partition.finish(run_id)
+def reconcile_finish(run_id: str, *, plan_writes: bool = True, retry_failed: bool = False) -> dict:
+    """Goldens and, in the same transaction, every configured system's planned writes in the outbox
+    (none for a dry run, which plans without queueing)."""
+    return partition.finish(run_id, registry.configured() if plan_writes else None, retry_failed)
 
 
-def sync_back(run_id: str, systems: list[str], *, retry_failed: bool = False) -> dict:
-    """Plans every system's change set into the outbox in one transaction, then delivers the outbox
-    system by system. The plan is derived from the store, so a crash before or after it loses nothing."""
-    with session() as s:
-        revived = outbox.revive_dead(s) if retry_failed else 0
-        planned = {system: outbox.enqueue(s, run_id, plan(s, system)) for system in systems}
+def sync_back(run_id: str, systems: list[str], recon: dict | None = None) -> dict:
+    """Delivers what the outbox holds, system by system (the reconcile queued it with its goldens).
+    Whatever a crash leaves in the outbox is sent by the next run's delivery."""
     writes, failed = {}, {}
     for system in systems:
         done = deliver(registry.build(system), run_id)
         writes[system], failed[system] = done["ok"], done["failed"]
-    return {"planned": planned, "writes": writes, "failed": failed, "revived": revived}
+    recon = recon or {}
+    return {"planned": recon.get("planned", {}), "writes": writes, "failed": failed, "revived": recon.get("revived", 0)}
 
 
 def dry_run(systems: list[str]) -> dict:

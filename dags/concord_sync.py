@@ -105,7 +105,7 @@ def concord_sync():
     @task(outlets=[OUTBOX], trigger_rule="none_failed")
     def sync_back(systems: list[str], recon: dict, loads: list[dict]) -> dict:
         from canonical import tasks
-        synced = tasks.sync_back(_run_id(), systems)
+        synced = tasks.sync_back(_run_id(), systems, recon)
         # What the report stage needs (a few counts per stream), for a DAG triggered by this asset.
         get_current_context()["outlet_events"][OUTBOX].extra = {
             "run_id": _run_id(), "loads": list(loads), "recon": recon, "synced": synced}

@@ -144,8 +144,9 @@ def combine(run_id: str) -> tuple[snapshot.Plan, snapshot.Snapshot, str]:
     return start, snapshot.assemble(start.keys, labels, subset, edges, model, start.full), start.records_digest
 
 
-def finish(run_id: str) -> dict:
-    """Combines the partitions and persists the outcome in one transaction, as reconcile() does."""
+def finish(run_id: str, writes_for: list[str] | None = None, retry_failed: bool = False) -> dict:
+    """Combines the partitions and persists the outcome, with the outbox's change sets for the
+    systems of `writes_for`, in one transaction, as reconcile() does."""
     from canonical.reconcile import persist_clusters, read_store
     from canonical.store import session
 
@@ -155,7 +156,7 @@ def finish(run_id: str) -> dict:
         if _records_digest(rows) != digest:
             raise RuntimeError("reconcile: the store's records changed since reconcile_plan read them; "
                                "run the reconcile again from its plan")
-        stats = persist_clusters(s, rows, found, previous, run_id)
+        stats = persist_clusters(s, rows, found, previous, run_id, writes_for, retry_failed)
     stats["partitions"] = start.partitions
     progress.say(f"reconcile: {stats['records']} records -> {stats['customers']} customers "
                  f"({stats['new']} new, {stats['updated']} updated, {stats['retired']} retired, "
