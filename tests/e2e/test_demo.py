@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from adapters import registry
 from adapters.world import World
 from adapters.zendesk.seed import seed, seed_users
@@ -31,6 +33,9 @@ def run_demo(scratch: Path) -> tuple[dict, str]:
     return json.loads(lines[0]), result.stderr
 
 
+# Two whole demos, each bounded by run_demo's own timeout: the first writes into all five systems at
+# their sandboxes' rate limits, which on a busy 2-core machine takes minutes.
+@pytest.mark.timeout(1200)
 def test_demo_syncs_every_system_then_a_second_run_sends_nothing(tmp_path):
     users, malformed = seed_users(SEED, CUSTOMERS)
     tickets = seed(SEED, CUSTOMERS)[1]
