@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from canonical.reconcile import nicknames, places
-from canonical.reconcile.features import Features
+from canonical.reconcile.features import Features, name_columns
 
 log = logging.getLogger(__name__)
 DEFAULT_CAP = 100
@@ -36,7 +36,7 @@ def root_columns(features: Features) -> list[np.ndarray]:
     for gid, found in enumerate(per_given):
         for slot, root in enumerate(found):
             table[gid, slot] = vocab.setdefault(root, len(vocab))
-    given = features.column("given")
+    given = name_columns(features)[0]
     return [table[given, slot] for slot in range(3)]
 
 
@@ -78,7 +78,7 @@ def key_codes(features: Features) -> dict[str, list[np.ndarray]]:
     """Per key kind, one or more code arrays aligned with the rows (-1: no key)."""
     col = features.column
     roots = root_columns(features)
-    family = col("family")
+    family = name_columns(features)[1]
     where = places.place_columns(features)
     return {
         "email": [col("email1").astype(np.int64), col("email2").astype(np.int64)],

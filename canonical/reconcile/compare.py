@@ -9,7 +9,7 @@ import re
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from canonical.reconcile import nicknames, places
-from canonical.reconcile.features import Features
+from canonical.reconcile.features import Features, common_values, name_columns
 
 # field -> names of its levels, in order from level 1
 LEVELS = {
@@ -24,9 +24,6 @@ LEVELS = {
 }
 FIELDS = tuple(LEVELS)
 SIMILAR, WEAK = 0.88, 0.70
-# A name counts as a real name, not a possible slip, when at least COMMON records and a tenth as many
-# records as hold a typical name hold it.
-COMMON, COMMON_SHARE = 3, 0.1
 
 
 class Comparator:
@@ -48,13 +45,20 @@ class Comparator:
 
     def _pair_levels(self, column: str, a, b, exact_level: int, scorer) -> np.ndarray:
         """Level 0 missing, exact_level when equal, else scorer(value_a, value_b) per distinct pair."""
-        x, y = self.features.column(column)[a], self.features.column(column)[b]
+        values = self._column(column)
+        x, y = values[a], values[b]
         out = np.zeros(len(a), dtype=np.int8)
         out[(x >= 0) & (x == y)] = exact_level
         other = (x >= 0) & (y >= 0) & (x != y)
         if other.any():
             out[other] = self._fuzzy(column, x[other], y[other], scorer)
         return out
+
+    def _column(self, column: str) -> np.ndarray:
+        """Names as comparison sees them (a nameless record's come from its email address)."""
+        if column in ("given", "family"):
+            return name_columns(self.features)[column == "family"]
+        return self.features.column(column)
 
     def _fuzzy(self, column: str, x: np.ndarray, y: np.ndarray, scorer) -> np.ndarray:
         codes = np.minimum(x, y).astype(np.int64) * (1 << 31) + np.maximum(x, y)
@@ -84,7 +88,7 @@ class Comparator:
         differ without each spelling its own address."""
         given = self._given(a, b)
         explained = given >= 4
-        family = self.features.column("family")
+        family = self._column("family")
         differ = np.flatnonzero(~explained & (family[a] >= 0) & (family[b] >= 0) & (family[a] != family[b]))
         if len(differ):
             explained[differ] = [self._spelled(x, y) for x, y in zip(a[differ].tolist(), b[differ].tolist())]
@@ -92,7 +96,7 @@ class Comparator:
 
     def _spelled(self, x: int, y: int) -> bool:
         values, emails = self.features.vocab["family"].values, self.features.vocab["email1"].values
-        family, email = self.features.column("family"), self.features.column("email1")
+        family, email = self._column("family"), self.features.column("email1")
         return all(values[family[r]].replace(" ", "") in emails[email[r]].split("@")[0] for r in (x, y))
 
     def _phone(self, a, b) -> np.ndarray:
@@ -105,14 +109,7 @@ class Comparator:
     def _common(self, column: str) -> frozenset[str]:
         """Values held by many records: real names. Two of them a letter apart ('Donald', 'Ronald';
         'Muller', 'Miller') are two names, not a slip; a slip is rare by nature."""
-        vocab = self.features.vocab[column]
-        counts = np.asarray(vocab.counts, dtype=np.int64)
-        if not len(counts):
-            return frozenset()
-        ordered = np.sort(counts)
-        typical = ordered[np.searchsorted(np.cumsum(ordered), ordered.sum() / 2)]  # the count a typical record's value has
-        floor = max(COMMON, COMMON_SHARE * typical)
-        return frozenset(v for v, count in zip(vocab.values, counts.tolist()) if count >= floor)
+        return common_values(self.features.vocab[column])
 
     def _given(self, a, b) -> np.ndarray:
         common = self._common("given")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from canonical.reconcile.compare import FIELDS, LEVELS, Comparator
-from canonical.reconcile.features import Features
+from canonical.reconcile.features import Features, name_columns
 
 TF_FIELDS = {"given": FIELDS.index("given"), "family": FIELDS.index("family")}
 FLOOR = 1e-6
@@ -194,13 +194,14 @@ def tf_adjustment(features: Features, column: str, values: np.ndarray) -> np.nda
 def weights(features: Features, model: Model, gamma: np.ndarray, a: np.ndarray, chunk: int = 1 << 21) -> np.ndarray:
     """Each pair's match weight: log2 prior odds + field factors + term-frequency adjustments."""
     tables = {column: tf_table(features, column) for column in TF_FIELDS}
+    names = dict(zip(("given", "family"), name_columns(features)))
     weight = np.empty(len(gamma), dtype=np.float32)
     for start in range(0, len(gamma), chunk):
         part, rows = gamma[start:start + chunk], a[start:start + chunk]
         found = _log2_odds(part, model)
         for column, index in TF_FIELDS.items():
             exact = np.flatnonzero(part[:, index] == 1)
-            found[exact] += tables[column][features.column(column)[rows[exact]]]
+            found[exact] += tables[column][names[column][rows[exact]]]
         weight[start:start + chunk] = found
     return weight
 

@@ -11,6 +11,7 @@ from functools import lru_cache
 import phonenumbers
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SPELLED_AT = re.compile(r"\s*[\[(]at[\])]\s*|\s+at\s+")  # 'ana.lima(at)gmail.com', 'ana.lima at gmail.com'
 _NOT_DIGIT = re.compile(r"\D")
 _EXTENSION = re.compile(r"\s*(?:ext\.?|x|#)\s*\d+\s*$", re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9]+")
@@ -29,6 +30,15 @@ def email(value: str | None) -> str | None:
         return None
     folded = unicodedata.normalize("NFKC", value).strip().casefold()
     return folded if _EMAIL.match(folded) else None
+
+
+def email_for_matching(value: str | None) -> str | None:
+    """email(), and an address written out against spam harvesters ('ana.lima(at)gmail.com',
+    'ana.lima at gmail.com') read as the address it spells. For comparison only: what a system holds
+    and is written stays as it is."""
+    if value and "@" not in value:
+        value = _SPELLED_AT.sub("@", unicodedata.normalize("NFKC", value).strip().casefold(), count=1)
+    return email(value)
 
 
 @lru_cache(maxsize=262144)

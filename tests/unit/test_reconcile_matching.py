@@ -4,9 +4,9 @@ import pytest
 
 from adapters.world import SYSTEMS, World
 from bench.make_records import canonical
-from canonical.reconcile import blocking, compare
+from canonical.reconcile import blocking, compare, normalize
 from canonical.reconcile.engine import Engine
-from canonical.reconcile.features import Features
+from canonical.reconcile.features import Features, name_columns
 
 
 def table(records):
@@ -102,3 +102,34 @@ def test_names_addresses_and_birth_dates_alone_still_match():
     predicted = {f"{s}:{i}": str(label) for (s, i), label in zip(features.keys, labels.tolist())}
     quality = scores(predicted, world.truth()["records"])
     assert quality["f1"] >= 0.75 and quality["bcubed_f1"] >= 0.85 and quality["over_merged_pct"] < 5
+
+
+def test_a_nameless_record_is_compared_under_the_names_its_email_spells():
+    named = [{"given_name": "Ahmed", "family_name": "Bakker", "emails": [f"ab{i}@example.com"]} for i in range(3)]
+    named += [{"given_name": "Sara", "family_name": "Lind", "emails": [f"sl{i}@example.com"]} for i in range(3)]
+    nameless = [{"emails": ["ahmed.bakker@mail.com"], "address": {"postcode": "75201", "country": "US"}},
+                {"emails": ["bakker_ahmed7@mail.com"]}, {"emails": ["ahmedbakker84@mail.com"]},
+                {"emails": ["abakker@mail.com"]}, {"emails": ["ahmed1984@mail.com"]}, {"emails": ["qx77@mail.com"]},
+                {"emails": ["lind.ahmed@mail.com"]}]
+    features = table(named + nameless + [{"given_name": "Ahmed", "family_name": "Bakker",
+                                          "address": {"postcode": "75201", "country": "US"}}])
+    given, family = name_columns(features)
+    spelled = [(features.vocab["given"].values[g] if g >= 0 else None,
+                features.vocab["family"].values[f] if f >= 0 else None)
+               for g, f in zip(given[6:13].tolist(), family[6:13].tolist())]
+    # 'abakker' is left alone: a family name without its given name linked too many strangers
+    assert spelled == [("ahmed", "bakker"), ("ahmed", "bakker"), ("ahmed", "bakker"), (None, None),
+                       ("ahmed", None), (None, None), ("ahmed", "lind")]
+    assert (features.column("given")[6:13] == -1).all()  # the record itself still has no name
+    a, b, _ = blocking.candidate_pairs(features)
+    assert (6, 13) in set(zip(a.tolist(), b.tolist()))  # same name and postcode now meet
+    levels = compare.Comparator(features).levels(np.array([6, 6]), np.array([13, 3]))
+    assert levels[0, compare.FIELDS.index("given")] == 1 and levels[0, compare.FIELDS.index("family")] == 1
+    assert levels[1, compare.FIELDS.index("family")] == 3  # Bakker is not Lind
+
+
+def test_an_address_written_out_against_harvesters_is_compared_as_the_address():
+    features = table([{"emails": ["Ana.Lima(at)example.com"]}, {"emails": ["ana.lima at example.com"]},
+                      {"emails": ["ana.lima[at]example.com"]}, {"emails": ["ana.lima@example.com"]}])
+    assert len(set(features.column("email1").tolist())) == 1
+    assert normalize.email("ana.lima(at)example.com") is None  # what systems hold is not rewritten
