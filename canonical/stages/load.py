@@ -32,8 +32,7 @@ def load(manifest: dict) -> dict:
     for uri in manifest["pages"]:
         page = landing.get_page(uri)
         with session() as s:
-            for raw in page["records"]:
-                outcomes[load_record(s, mapping, raw, run_id, suppressed)] += 1
+            outcomes += load_page(s, mapping, page["records"], run_id, suppressed)
             save_cursor(s, cursor_key(system, stream), page["cursor"], run_id)
         progress.say(f"load {system}/{stream}: page {page['page']}, {dict(outcomes)}")
     changed = outcomes["new"] + outcomes["changed"]
@@ -42,10 +41,28 @@ def load(manifest: dict) -> dict:
             "quarantined": outcomes["quarantined"], "suppressed": outcomes["suppressed"]}
 
 
+def load_page(s: Session, mapping: mappings.Mapping, raws: list[dict], run_id: str,
+              suppressed: frozenset | set = frozenset()) -> Counter:
+    """One page: the rows it may update fetched in one query (not one per record), the quarantine
+    entries it fixes closed in one statement, then each record; returns the outcomes counted."""
+    known = _stored_rows(s, mapping, raws)
+    outcomes, valid = Counter(), []
+    with s.no_autoflush:
+        for raw in raws:
+            outcome = load_record(s, mapping, raw, run_id, suppressed, known)
+            outcomes[outcome] += 1
+            if outcome not in ("quarantined", "suppressed"):
+                valid.append(_source_id(mapping, raw))
+    if mapping.kind != "activity":
+        _resolve_quarantine(s, mapping.system, valid, run_id)
+    return outcomes
+
+
 def load_record(s: Session, mapping: mappings.Mapping, raw: dict, run_id: str,
-                suppressed: frozenset | set = frozenset()) -> str:
+                suppressed: frozenset | set = frozenset(), known: dict | None = None) -> str:
     """Stores one raw record; says what happened: new, changed, unchanged, stale, quarantined, or
-    suppressed (an erased person a source still or again holds: never stored, never synced)."""
+    suppressed (an erased person a source still or again holds: never stored, never synced).
+    `known`: the page's stored rows by source id (load_page), kept current as rows are added."""
     canonical, found = mapping.to_canonical(raw)
     if suppressed and suppression.digests_of(canonical) & suppressed:
         return "suppressed"
@@ -53,20 +70,44 @@ def load_record(s: Session, mapping: mappings.Mapping, raw: dict, run_id: str,
     found += problems(canonical, kind)
     if found:
         return _quarantine(s, mapping, raw, canonical.get("source_id"), found, run_id)
+    if known is None:
+        known = _stored_rows(s, mapping, [raw])
+        if kind != "activity":
+            _resolve_quarantine(s, mapping.system, [canonical["source_id"]], run_id)
     if kind == "activity":
-        return _upsert_activity(s, raw, canonical, run_id)
-    return _upsert(s, raw, canonical, run_id)
+        return _upsert_activity(s, raw, canonical, run_id, known)
+    return _upsert(s, raw, canonical, run_id, known)
 
 
-def _upsert_activity(s: Session, raw: dict, canonical: dict, run_id: str) -> str:
-    row = s.scalar(select(Activity).where(Activity.source == canonical["source"], Activity.kind == canonical["kind"],
-                                          Activity.source_id == canonical["source_id"]))
+def _stored_rows(s: Session, mapping: mappings.Mapping, raws: list[dict]) -> dict:
+    """source id -> the stored row of this stream (source record or activity), for the page's ids."""
+    ids = sorted({i for i in (_source_id(mapping, raw) for raw in raws) if i})
+    model = Activity if mapping.kind == "activity" else SourceRecord
+    where = [model.source == mapping.system] + ([Activity.kind == mapping.activity] if model is Activity else [])
+    found = {}
+    for start in range(0, len(ids), 500):
+        found.update({row.source_id: row for row in s.scalars(
+            select(model).where(*where, model.source_id.in_(ids[start:start + 500])))})
+    return found
+
+
+def _source_id(mapping: mappings.Mapping, raw: dict) -> str | None:
+    try:
+        value = mapping.transforms[mapping.source_id.transform].forward(mappings.get_path(raw, mapping.source_id.source))
+    except (TypeError, ValueError):
+        return None  # load_record quarantines it, naming the field
+    return str(value) if value not in (None, "") else None
+
+
+def _upsert_activity(s: Session, raw: dict, canonical: dict, run_id: str, known: dict) -> str:
+    row = known.get(canonical["source_id"])
     new_hash = content_hash(canonical)
     if row is None:
-        s.add(Activity(source=canonical["source"], kind=canonical["kind"], source_id=canonical["source_id"],
-                       customer_ref=canonical["customer_ref"], occurred_at=_timestamp(canonical["occurred_at"]),
-                       raw=raw, canonical=canonical, content_hash=new_hash, first_seen_run=run_id,
-                       last_changed_run=run_id))
+        known[canonical["source_id"]] = row = Activity(
+            source=canonical["source"], kind=canonical["kind"], source_id=canonical["source_id"],
+            customer_ref=canonical["customer_ref"], occurred_at=_timestamp(canonical["occurred_at"]),
+            raw=raw, canonical=canonical, content_hash=new_hash, first_seen_run=run_id, last_changed_run=run_id)
+        s.add(row)
         return "new"
     if row.content_hash == new_hash:
         return "unchanged"
@@ -75,16 +116,17 @@ def _upsert_activity(s: Session, raw: dict, canonical: dict, run_id: str) -> str
     return "changed"
 
 
-def _upsert(s: Session, raw: dict, canonical: dict, run_id: str) -> str:
+def _upsert(s: Session, raw: dict, canonical: dict, run_id: str, known: dict) -> str:
     source, source_id = canonical["source"], canonical["source_id"]
     updated_at = _timestamp(canonical["updated_at"])
-    row = s.scalar(select(SourceRecord).where(SourceRecord.source == source, SourceRecord.source_id == source_id))
-    _resolve_quarantine(s, source, source_id, run_id)
+    row = known.get(source_id)
     new_hash = content_hash(canonical)
     if row is None:
-        s.add(SourceRecord(source=source, source_id=source_id, raw=raw, canonical=canonical, content_hash=new_hash,
-                           source_updated_at=updated_at, deleted=bool(canonical.get("deleted")),
-                           first_seen_run=run_id, last_changed_run=run_id, last_read_run=run_id))
+        known[source_id] = row = SourceRecord(
+            source=source, source_id=source_id, raw=raw, canonical=canonical, content_hash=new_hash,
+            source_updated_at=updated_at, deleted=bool(canonical.get("deleted")),
+            first_seen_run=run_id, last_changed_run=run_id, last_read_run=run_id)
+        s.add(row)
         return "new"
     row.last_read_run = run_id
     if as_utc(row.source_updated_at) > updated_at:
@@ -111,11 +153,13 @@ def _quarantine(s: Session, mapping, raw: dict, source_id, found: list, run_id: 
     return "quarantined"
 
 
-def _resolve_quarantine(s: Session, source: str, source_id: str, run_id: str) -> None:
-    s.execute(update(QuarantinedRecord)
-              .where(QuarantinedRecord.source == source, QuarantinedRecord.source_id == source_id,
-                     QuarantinedRecord.resolved_run.is_(None))
-              .values(resolved_run=run_id))
+def _resolve_quarantine(s: Session, source: str, source_ids: list[str], run_id: str) -> None:
+    """A valid version of a quarantined record closes its quarantine entry."""
+    for start in range(0, len(source_ids), 500):
+        s.execute(update(QuarantinedRecord)
+                  .where(QuarantinedRecord.source == source, QuarantinedRecord.source_id.in_(source_ids[start:start + 500]),
+                         QuarantinedRecord.resolved_run.is_(None))
+                  .values(resolved_run=run_id))
 
 
 def save_cursor(s: Session, key: str, position: dict, run_id: str) -> None:
