@@ -56,5 +56,5 @@ def persist_clusters(s, rows: list, found, previous: dict, run_id: str, writes_f
     if writes_for is not None:
         s.flush()
         stats["revived"] = outbox.revive_dead(s) if retry_failed else 0
-        stats["planned"] = {system: outbox.enqueue(s, run_id, plan(s, system)) for system in writes_for}
+        stats["planned"] = {system: outbox.enqueue(s, run_id, system, plan(s, system)) for system in writes_for}
     return stats

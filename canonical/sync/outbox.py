@@ -15,26 +15,34 @@ from canonical.sync.plan import PlannedWrite
 OPEN = ("pending", "failed")
 
 
-def enqueue(s: Session, run_id: str, writes: list[PlannedWrite]) -> int:
-    """Adds the planned writes; one already waiting for the same record is replaced, never doubled, and
-    a write the system refused for good (a dead letter) is not planned again until it is replayed."""
+def enqueue(s: Session, run_id: str, system: str, writes: list[PlannedWrite]) -> int:
+    """Makes the outbox hold exactly the system's plan; returns how many writes wait for delivery.
+    The plan is complete: a waiting write it no longer contains is closed as superseded (the record
+    holds the value now, or a person changed it since: sending it late would overwrite their edit).
+    A waiting write planned again unchanged stays as it is, with its attempts; a write the system
+    refused for good (a dead letter) is not planned again until it is replayed."""
     dead = _dead_letters(s)
-    queued = 0
+    waiting = {_target(e.system, e.action, e.source_id, e.customer_id): e
+               for e in s.scalars(select(OutboxEntry).where(OutboxEntry.system == system, OutboxEntry.status.in_(OPEN)))}
+    kept = 0
     for write in writes:
         fields = {f: list(pair) for f, pair in write.fields.items()}
         action = "update" if write.source_id is not None else "create"
-        if dead.get(_target(write.system, action, write.source_id, write.customer_id)) == fields:
+        target = _target(write.system, action, write.source_id, write.customer_id)
+        if dead.get(target) == fields:
             continue
-        s.execute(update(OutboxEntry)
-                  .where(OutboxEntry.system == write.system, OutboxEntry.status.in_(OPEN), OutboxEntry.action == action,
-                         OutboxEntry.source_id == write.source_id if action == "update"
-                         else OutboxEntry.customer_id == write.customer_id)
-                  .values(status="superseded", sent_at=utcnow()))
+        kept += 1
+        previous = waiting.pop(target, None)
+        if previous is not None and previous.fields == fields:
+            continue
+        if previous is not None:
+            previous.status, previous.sent_at = "superseded", utcnow()
         s.add(OutboxEntry(run_id=run_id, system=write.system, source_id=write.source_id,
                           customer_id=write.customer_id, action=action, status="pending", attempts=0,
                           fields=fields))
-        queued += 1
-    return queued
+    for stale in waiting.values():
+        stale.status, stale.sent_at = "superseded", utcnow()
+    return kept
 
 
 def _target(system: str, action: str, source_id: str | None, customer_id: str | None) -> tuple:

@@ -41,3 +41,28 @@ def test_creation_is_off_by_default_and_follows_the_policy_when_on(monkeypatch):
     assert set(made) == {"cus_a"}  # cus_b has no subscribed consent, cus_c's member was deleted
     assert made["cus_a"]["emails"] == (None, ["ana@example.com"])
     assert made["cus_a"]["consent.email.status"] == (None, "subscribed")
+
+
+def test_the_outbox_holds_exactly_the_latest_plan():
+    from sqlalchemy import select
+
+    from canonical.store import OutboxEntry
+    from canonical.sync import outbox
+    from canonical.sync.plan import PlannedWrite
+
+    migrate()
+    name = PlannedWrite("twilio", "+13125557788", "cus_a", {"full_name": ("Ana Lima", "Ana Souza Lima")})
+    with session() as s:
+        assert outbox.enqueue(s, "r1", "twilio", [name]) == 1
+    with session() as s:  # delivery failed, retriably: tried again next run
+        entry = s.scalars(select(OutboxEntry)).one()
+        entry.status, entry.attempts = "failed", 1
+    with session() as s:
+        assert outbox.enqueue(s, "r2", "twilio", [name]) == 1  # planned again, unchanged: kept, not doubled
+    with session() as s:
+        assert [(e.status, e.attempts) for e in s.scalars(select(OutboxEntry))] == [("failed", 1)]
+    with session() as s:  # an agent renamed the caller since: the new plan no longer has this write
+        assert outbox.enqueue(s, "r3", "twilio", []) == 0
+    with session() as s:
+        assert [e.status for e in s.scalars(select(OutboxEntry))] == ["superseded"]
+        assert outbox.waiting(s, "twilio") == []  # never sent late over the person's edit
