@@ -33,8 +33,11 @@ def observe(state: dict | None, before: dict, after: dict, run_id: str) -> dict 
         state.setdefault("edits", {})[field] = {"at": after.get("updated_at") or "", "run": run_id}
     for channel, event in (after.get("consent") or {}).items():
         old = ((before.get("consent") or {}).get(channel) or {})
-        if not isinstance(event, dict) or event.get("status") != old.get("status"):
-            continue  # a new status: its own time is its time
+        if not isinstance(event, dict):
+            continue
+        if event.get("status") != old.get("status"):
+            (state.get("consent") or {}).pop(channel, None)  # a new status: its own time is its time
+            continue
         kept = (state.get("consent") or {}).get(channel)
         state.setdefault("consent", {})[channel] = (
             kept if kept and kept.get("status") == event.get("status")

@@ -89,3 +89,14 @@ def test_a_consent_concord_wrote_keeps_the_time_of_the_event_it_copied():
     echo = record("hubspot", "h", "2026-06-01T00:00:00Z", consent=consent("subscribed", "2026-06-01T00:00:00Z"))
     opt_out = record("shopify", "s", "2026-03-01T00:00:00Z", consent=consent("unsubscribed", "2026-03-01T00:00:00Z"))
     assert golden_consent([edits.for_survivorship(echo, state, "r"), opt_out])[0]["email"]["status"] == "unsubscribed"
+
+
+def test_a_status_given_again_later_takes_its_new_time():
+    t0, t1, t2 = "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z"
+    subscribed = record("shopify", "s", t0, consent=consent("subscribed", t0))
+    state = edits.wrote(None, {"consent.email.status": "subscribed"}, {"email": {"status": "subscribed", "updated_at": t0}})
+    out = record("shopify", "s", t1, consent=consent("unsubscribed", t1))
+    state = edits.observe(state, subscribed, out, "r2")
+    back = record("shopify", "s", t2, consent=consent("subscribed", t2))
+    state = edits.observe(state, out, back, "r3")
+    assert edits.for_survivorship(back, state, "r3")["_consent_since"].get("email", {}).get("at") in (None, t2)
