@@ -61,6 +61,7 @@ from adapters.world import World  # noqa: E402
 from canonical import mapping as mappings  # noqa: E402
 from canonical import pools  # noqa: E402
 from canonical.sandboxes import connection_env, endpoint_of, running  # noqa: E402
+from canonical.topology import celery_settings  # noqa: E402
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 SEED = 1
@@ -441,19 +442,15 @@ def run_celery(args) -> dict:
         stack.callback(drop_s)
         api_port = free_port()
         env = {**os.environ, "AIRFLOW_HOME": str(REPO), "CONCORD_HOME": str(REPO), "PYTHONPATH": str(REPO),
-               "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-               "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_db,
-               "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": airflow_db,
-               "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
-               "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{airflow_db}",
-               "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-               "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(24),
-               "AIRFLOW__API__SECRET_KEY": secrets.token_hex(24),
-               "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(scratch / "logs" / "airflow"),
+               **celery_settings(metadata_db=airflow_db, store_db=store_db,
+                                 broker=f"redis://127.0.0.1:6379/{REDIS_DB}",
+                                 api_url=f"http://127.0.0.1:{api_port}/execution/",
+                                 log_dir=str(scratch / "logs" / "airflow"),
+                                 jwt_secret=secrets.token_hex(24), secret_key=secrets.token_hex(24)),
                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.integration.worker_name.name",
                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-               "CONCORD_SCHEDULE": "none", "CONCORD_DB_URL": store_db, "CONCORD_VAR_DIR": str(scratch / "var"),
+               "CONCORD_SCHEDULE": "none", "CONCORD_VAR_DIR": str(scratch / "var"),
                "CONCORD_RECONCILE_PARTITIONS": str(args.partitions), "CONCORD_WORK_URL": str(scratch / "work")}
         sb_env, infos, _ = start_sandboxes(stack, state, args.customers, logs)
         env.update(sb_env)

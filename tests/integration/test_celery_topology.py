@@ -23,6 +23,7 @@ from canonical import pools
 from canonical.cycle import run_cycle
 from canonical.sandboxes import connection_env, running
 from canonical.store import Link, session
+from canonical.topology import celery_settings
 from tests.conftest import REPO, fresh_postgres_database, reachable
 
 pytestmark = pytest.mark.skipif(not (reachable(5432) and reachable(6379)),
@@ -36,19 +37,13 @@ REDIS_DB = 9
 def topology_env(airflow_db: str, store_db: str, api_port: int, scratch: Path) -> dict:
     return {
         **os.environ, "AIRFLOW_HOME": str(REPO), "PYTHONPATH": str(REPO),
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_db,
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": airflow_db,
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
-        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{airflow_db}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(24),
-        "AIRFLOW__API__SECRET_KEY": secrets.token_hex(24),
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(scratch / "logs"),
+        **celery_settings(metadata_db=airflow_db, store_db=store_db, broker=f"redis://127.0.0.1:6379/{REDIS_DB}",
+                          api_url=f"http://127.0.0.1:{api_port}/execution/", log_dir=str(scratch / "logs"),
+                          jwt_secret=secrets.token_hex(24), secret_key=secrets.token_hex(24)),
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.integration.worker_name.name",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "CONCORD_SCHEDULE": "none", "CONCORD_DB_URL": store_db, "CONCORD_VAR_DIR": str(scratch / "var"),
+        "CONCORD_SCHEDULE": "none", "CONCORD_VAR_DIR": str(scratch / "var"),
         "CONCORD_SYSTEMS": ",".join(SYSTEMS), "CONCORD_RECONCILE_PARTITIONS": "3",
         "CONCORD_WORK_URL": str(scratch / "work"),
     }
