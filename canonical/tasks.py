@@ -75,15 +75,24 @@ def reconcile_finish(run_id: str, *, plan_writes: bool = True, retry_failed: boo
     return partition.finish(run_id, registry.configured() if plan_writes else None, retry_failed)
 
 
-def sync_back(run_id: str, systems: list[str], recon: dict | None = None) -> dict:
-    """Delivers what the outbox holds, system by system (the reconcile queued it with its goldens).
-    Whatever a crash leaves in the outbox is sent by the next run's delivery."""
-    writes, failed = {}, {}
-    for system in systems:
-        done = deliver(registry.build(system), run_id)
-        writes[system], failed[system] = done["ok"], done["failed"]
+def deliver_system(run_id: str, systems: list[str], system: str) -> dict:
+    """Delivers what the outbox holds for one system (the reconcile queued it with its goldens); a
+    system without a connection has nothing to deliver. Whatever a crash leaves in the outbox is
+    sent by the next run's delivery."""
+    if system not in systems:
+        return {"system": system, "ok": 0, "failed": 0}
+    return {"system": system, **deliver(registry.build(system), run_id)}
+
+
+def sync_summary(recon: dict | None, delivered: list[dict]) -> dict:
     recon = recon or {}
-    return {"planned": recon.get("planned", {}), "writes": writes, "failed": failed, "revived": recon.get("revived", 0)}
+    return {"planned": recon.get("planned", {}), "writes": {d["system"]: d["ok"] for d in delivered},
+            "failed": {d["system"]: d["failed"] for d in delivered}, "revived": recon.get("revived", 0)}
+
+
+def sync_back(run_id: str, systems: list[str], recon: dict | None = None) -> dict:
+    """Every system's delivery, one after another (the DAG runs them in parallel, each in its pool)."""
+    return sync_summary(recon, [deliver_system(run_id, systems, system) for system in systems])
 
 
 def dry_run(systems: list[str]) -> dict:
@@ -94,4 +103,4 @@ def dry_run(systems: list[str]) -> dict:
 
 __all__ = ["prepare", "targets", "targets_by_system", "extract", "extract_paced", "load", "reconcile",
            "reconcile_plan", "reconcile_pairs", "reconcile_train", "reconcile_score", "reconcile_finish",
-           "sync_back", "dry_run", "audit"]
+           "deliver_system", "sync_summary", "sync_back", "dry_run", "audit"]

@@ -6,7 +6,9 @@ with a connection.
   at its share of the limit), then load mapped over the landed manifests. A system without a
   connection maps over nothing and its group is skipped.
 - Reconcile in partitions by blocking key: plan, then pairs (mapped), train, score (mapped), then
-  reconcile combines the edges into clusters, ids and goldens. Intermediate results are files.
+  reconcile combines the edges into clusters, ids and goldens, and queues every system's writes in
+  the outbox in the same transaction. Intermediate results are files.
+- Delivery per system (deliver_<system>, in the system's pool), all systems at once; sync_back sums up.
 - Every stage declares the asset it updates (landing -> canonical -> golden -> outbox -> report);
   concord_report is scheduled on the outbox asset.
 
@@ -101,11 +103,18 @@ def concord_sync():
         from canonical import tasks
         return tasks.reconcile_finish(_run_id())
 
+    # Each system's writes in its own pool, all systems at once: the first run's writes take as long as
+    # the slowest vendor's, not the sum. The pool's extracts are done by then (one active run).
+    @task(trigger_rule="none_failed")
+    def deliver(systems: list[str], system: str, recon: dict) -> dict:
+        from canonical import tasks
+        return tasks.deliver_system(_run_id(), systems, system)
+
     # trigger_rule: a skipped system group must not skip the sync of the others.
     @task(outlets=[OUTBOX], trigger_rule="none_failed")
-    def sync_back(systems: list[str], recon: dict, loads: list[dict]) -> dict:
+    def sync_back(recon: dict, loads: list[dict], delivered: list[dict]) -> dict:
         from canonical import tasks
-        synced = tasks.sync_back(_run_id(), systems, recon)
+        synced = tasks.sync_summary(recon, list(delivered))
         # What the report stage needs (a few counts per stream), for a DAG triggered by this asset.
         get_current_context()["outlet_events"][OUTBOX].extra = {
             "run_id": _run_id(), "loads": list(loads), "recon": recon, "synced": synced}
@@ -128,7 +137,9 @@ def concord_sync():
     reconcile_train(reconcile_pairs.expand(partition=parts)) >> scored
     recon = reconcile(scored)
     all_loads = loads[0].concat(*loads[1:])
-    synced = sync_back(systems, recon, all_loads)
+    delivered = [deliver.override(task_id=f"deliver_{system}", pool=f"concord_{system}")(systems, system, recon)
+                 for system in SYSTEMS]
+    synced = sync_back(recon, all_loads, delivered)
     audit(all_loads, recon, synced)
 
 

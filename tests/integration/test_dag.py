@@ -45,7 +45,8 @@ def parse(**env) -> dict:
 
 
 GROUP_EDGES = [["{s}.extract", "{s}.load"], ["{s}.load", "audit"], ["{s}.load", "reconcile_plan"],
-               ["{s}.load", "sync_back"], ["{s}.targets", "{s}.extract"], ["prepare", "{s}.targets"]]
+               ["{s}.load", "sync_back"], ["{s}.targets", "{s}.extract"], ["prepare", "{s}.targets"],
+               ["prepare", "deliver_{s}"], ["reconcile", "deliver_{s}"], ["deliver_{s}", "sync_back"]]
 
 
 def test_the_dag_imports_without_errors_and_in_the_right_order():
@@ -53,18 +54,20 @@ def test_the_dag_imports_without_errors_and_in_the_right_order():
     assert parsed["errors"] == {} and parsed["dags"] == ["concord_report", "concord_sync"]
     per_system = [[a.format(s=system), b.format(s=system)] for system in registry.known() for a, b in GROUP_EDGES]
     assert parsed["edges"] == sorted(per_system + [
-        ["prepare", "sync_back"], ["reconcile", "audit"], ["reconcile", "sync_back"],
+        ["reconcile", "audit"], ["reconcile", "sync_back"],
         ["reconcile_pairs", "reconcile_train"], ["reconcile_plan", "reconcile_pairs"],
         ["reconcile_plan", "reconcile_score"], ["reconcile_score", "reconcile"],
         ["reconcile_train", "reconcile_score"], ["sync_back", "audit"]])
 
 
-def test_each_system_extracts_in_its_own_pool_as_concord_pools_defines_them():
+def test_each_system_extracts_and_delivers_in_its_own_pool_as_concord_pools_defines_them():
     parsed = parse()
-    extract_pools = {task: pool for task, pool in parsed["pools"].items() if task.endswith(".extract")}
-    assert extract_pools == {f"{system}.extract": f"concord_{system}" for system in registry.known()}
-    assert set(extract_pools.values()) == set(pools.definitions())
-    assert {pool for task, pool in parsed["pools"].items() if not task.endswith(".extract")} == {"default_pool"}
+    vendor = {task: pool for task, pool in parsed["pools"].items()
+              if task.endswith(".extract") or task.startswith("deliver_")}
+    assert vendor == {**{f"{system}.extract": f"concord_{system}" for system in registry.known()},
+                      **{f"deliver_{system}": f"concord_{system}" for system in registry.known()}}
+    assert set(vendor.values()) == set(pools.definitions())
+    assert {pool for task, pool in parsed["pools"].items() if task not in vendor} == {"default_pool"}
 
 
 def test_the_systems_the_dag_knows_can_be_narrowed_by_setting():
