@@ -33,9 +33,10 @@ class Change:
     source_id: str | None
     patch: dict
     key: str | None = None
-    # The record as Concord last read it (raw, the system's own shape), or None. A system that can
-    # write conditionally (Twilio Sync's If-Match on a revision) refuses the write when the record
-    # changed since: an edit made after the read is then never overwritten blindly.
+    # The record as Concord last read it (raw, the system's own shape), or None; delivery passes it
+    # to adapters that declare `conditional_writes`. A system that can write conditionally (Twilio
+    # Sync's If-Match on a revision) refuses the write when the record changed since: an edit made
+    # after the read is then never overwritten blindly.
     seen: dict | None = field(default=None, repr=False)
 
 

@@ -62,6 +62,7 @@ CHANGED_SINCE_READ = "twilio: the caller entry changed since it was read (412); 
 class TwilioAdapter:
     name = "twilio"
     streams = ("callers", "calls")
+    conditional_writes = True  # delivery passes Change.seen: writes are If-Match on the revision read
 
     def __init__(self, endpoint: Endpoint, *, max_wait: float = 300.0, page_size: int = CALLS_MAX_PAGE):
         extra = endpoint.extra or {}

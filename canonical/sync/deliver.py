@@ -40,7 +40,10 @@ def deliver(adapter: Adapter, run_id: str) -> dict:
     it = iter(queue)
     size = int(os.environ.get("CONCORD_WRITE_BATCH") or getattr(adapter, "write_batch", BATCH))
     while batch := list(islice(it, size)):
-        seen = _seen(adapter.name, [w.source_id for _, w in batch if w.source_id is not None])
+        # Only an adapter that writes conditionally reads the records back; the others would load raw
+        # payloads for nothing.
+        seen = _seen(adapter.name, [w.source_id for _, w in batch if w.source_id is not None]) \
+            if getattr(adapter, "conditional_writes", False) else {}
         changes = [Change(w.source_id, mapping.to_source({f: after for f, (_, after) in w.fields.items()}, create_with),
                           key=w.customer_id if w.source_id is None else None, seen=seen.get(w.source_id))
                    for _, w in batch]
