@@ -26,9 +26,9 @@ The 1% change: after the first run, 1% of each system's customer records (every 
 the seeded world, in source-id order) get a new name written through the adapter (`write` with a
 mappings.to_source patch, as tests/integration/test_sync_back.py does), so each vendor's own change
 tracking reports them. Zendesk's incremental export hides the latest minute (--recent-window 60,
-the vendor's behaviour), so the second run starts at least 65 s after the Zendesk changes; that wait is
-not part of the run's time. --settle (embedded) puts a run with no outside change between the first
-and the 1% run, so that the 1% run does not also re-read the first run's own write-backs.
+the vendor's behaviour), so every run after the first starts at least 65 s after the last writes (the
+previous run's or the 1% change's); that wait is not part of any run's time. --settle puts a run with no
+outside change between the first and the 1% run, so that the 1% run does not also re-read the first run's own write-backs.
 
 A run that exceeds --timeout is stopped and still measured (the stages that finished); the script
 then stops. `table FILE...` prints the Markdown tables of bench/RESULTS.md from result files.
@@ -76,6 +76,7 @@ VENDOR_TIERS = {
     "zendesk": ("--export-rate-limit", "30"),
 }
 CHANGE_EVERY = 100  # 1%
+ZENDESK_HIDDEN_S = 65  # the export hides the latest 60 s (--recent-window), plus a margin
 
 
 # ---------------------------------------------------------------- processes and their CPU / memory
@@ -379,6 +380,30 @@ def audit_summary(store_url: str, run_id: str) -> dict | None:
     return None
 
 
+def run_labels(args) -> tuple[str, ...]:
+    """The runs to measure: the first; with --settle a run with no outside change; then the 1% run
+    (always embedded, with --second-run or --settle under Celery)."""
+    labels = ("first", "settle") if args.settle else ("first",)
+    if args.mode == "embedded" or args.second_run or args.settle:
+        labels += ("one_percent",)
+    return labels
+
+
+def before_run(label: str, result: dict, infos: dict, customers: int, last_write: float) -> float:
+    """Makes the 1% change before the 1% run, then waits until Zendesk's export shows the last writes:
+    it hides the latest minute, so a run starting sooner would miss them and leave them to the next
+    run (the settle run would not settle, and the 1% run would re-read the first run's write-backs).
+    The wait is not part of any run's time. Returns when the last writes happened."""
+    if label == "one_percent":
+        result["changes"] = change_one_percent(infos, customers)
+        last_write = result["changes"]["zendesk"]["at"]
+    if label != "first":
+        wait = last_write + ZENDESK_HIDDEN_S - time.time()
+        if wait > 0:
+            time.sleep(wait)
+    return last_write
+
+
 def run_embedded(args) -> dict:
     scratch = Path(f"/tmp/h7b-embedded-{args.customers}-{int(time.time())}")
     logs = scratch / "logs"
@@ -391,12 +416,9 @@ def run_embedded(args) -> dict:
         sb_env, infos, _ = start_sandboxes(stack, state, args.customers, logs)
         env.update(sb_env)
         pools.apply(env=env)
-        for label in ("first", "settle", "one_percent") if args.settle else ("first", "one_percent"):
-            if label == "one_percent":
-                result["changes"] = change_one_percent(infos, args.customers)
-                wait = result["changes"]["zendesk"]["at"] + 65 - time.time()
-                if wait > 0:
-                    time.sleep(wait)
+        last_write = 0.0
+        for label in run_labels(args):
+            last_write = before_run(label, result, infos, args.customers, last_write)
             sb_pids = sandbox_pids()
             sb_cpu0 = _cpu_of(sb_pids)
             box: dict = {}
@@ -406,6 +428,7 @@ def run_embedded(args) -> dict:
             result[label] = {"run_id": run_id, **proc, **total, "sandbox_cpu_s": round(_cpu_of(sb_pids) - sb_cpu0, 1),
                              "stages": per_stage, "summary": audit_summary(env["CONCORD_DB_URL"], run_id)}
             print(json.dumps(result[label], default=str), file=sys.stderr, flush=True)
+            last_write = time.time()
             if proc["timed_out"]:
                 break
     return result
@@ -476,12 +499,9 @@ def run_celery(args) -> dict:
             if time.monotonic() > deadline:
                 raise RuntimeError("the DAG was not parsed in 180s")
             time.sleep(3)
-        for label in ("first", "one_percent")[: 2 if args.second_run else 1]:
-            if label == "one_percent":
-                result["changes"] = change_one_percent(infos, args.customers)
-                wait = result["changes"]["zendesk"]["at"] + 65 - time.time()
-                if wait > 0:
-                    time.sleep(wait)
+        last_write = 0.0
+        for label in run_labels(args):
+            last_write = before_run(label, result, infos, args.customers, last_write)
             sampler = Sampler(lambda: [procs[w].pid for w in workers])
             sampler.start()
             sb_pids = sandbox_pids()
@@ -508,6 +528,7 @@ def run_celery(args) -> dict:
                              "sandbox_cpu_s": round(_cpu_of(sb_pids) - sb_cpu0, 1), "stages": per_stage,
                              "summary": audit_summary(store_db, run_id), "trigger": out[-200:]}
             print(json.dumps(result[label], default=str), file=sys.stderr, flush=True)
+            last_write = time.time()
             if state.startswith("timed out"):
                 break
     return result
@@ -569,7 +590,7 @@ def main(argv=None) -> int:
     parser.add_argument("--partitions", type=int, default=4, help="CONCORD_RECONCILE_PARTITIONS (Celery runs)")
     parser.add_argument("--second-run", action="store_true", help="Celery: also the 1%% run")
     parser.add_argument("--settle", action="store_true",
-                        help="embedded: a run with no outside change between the first and the 1%% run, so that "
+                        help="a run with no outside change between the first and the 1%% run, so that "
                              "the 1%% run does not also re-read the first run's own write-backs")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds a DAG run may take")
     parser.add_argument("--out", type=Path)
