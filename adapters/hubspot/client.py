@@ -2,17 +2,17 @@
 paging `after` towards search's 10,000-result cap), attaches each delivered contact's marketing
 subscription status and the time it last changed (Communication Preferences v4, read in batches per
 page), reads email events from the legacy events API, writes contacts back with batch upsert (a
-create keyed by the unique-value property concord_customer_id) and consent with v4's status update,
-and erases contacts with GDPR deletion. Auth is a private-app token sent as `Authorization: Bearer`."""
+create keyed by the unique-value property concord_customer_id) and consent with v4's batch status
+write, and erases contacts with GDPR deletion. Auth is a private-app token sent as
+`Authorization: Bearer`."""
 from __future__ import annotations
 
 import logging
-import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
-from urllib.parse import quote
 
-from adapters.base import AdapterError, Change, Endpoint, FatalError, Page, RetriableError, WriteResult
+from adapters.base import Change, Endpoint, FatalError, Page, RetriableError, WriteResult
 from adapters.http import HttpClient
 from adapters.pacing import RateLimit
 from adapters.paging import PageRequest, Paginator, paginate
@@ -27,12 +27,12 @@ GDPR_DELETE_PATH = "/crm/v3/objects/contacts/gdpr-delete"
 # retried after a lost answer updates the contact the first attempt made.
 KEY_PROPERTY = "concord_customer_id"
 STATUSES_PATH = "/communication-preferences/v4/statuses/batch/read"
-STATUS_PATH = "/communication-preferences/v4/statuses/{}"
+STATUS_WRITE_PATH = "/communication-preferences/v4/statuses/batch/write"
 CHANNEL = "EMAIL"
 WRITABLE_STATUSES = ("SUBSCRIBED", "UNSUBSCRIBED")
 EVENTS_PATH = "/email/public/v1/events"
 SEARCH_MAX, BATCH_MAX, EVENTS_MAX = 200, 100, 1000
-# The v4 spec states no cap for a status batch: 100, as HubSpot's other batch endpoints take.
+# The v4 spec states no cap for a status batch (read or write): 100, as HubSpot's other batch endpoints take.
 STATUS_BATCH_MAX = 100
 PROPERTIES = ("email", "firstname", "lastname", "phone", "mobilephone", "address", "city", "state", "zip", "country",
               "date_of_birth", "concord_customer_id", "createdate", "lastmodifieddate", "hs_object_id")
@@ -50,8 +50,8 @@ class HubSpotAdapter:
     streams = ("contacts", "email_events")
 
     def __init__(self, endpoint: Endpoint, *, max_wait: float = 300.0, page_size: int = SEARCH_MAX):
-        self.http = _RedactingHttp(self.name, endpoint.base_url, max_wait=max_wait, rate_limits=RATE_LIMITS,
-                                   headers={"Authorization": f"Bearer {endpoint.password or ''}"})
+        self.http = HttpClient(self.name, endpoint.base_url, max_wait=max_wait, rate_limits=RATE_LIMITS,
+                               headers={"Authorization": f"Bearer {endpoint.password or ''}"})
         self.page_size = max(1, page_size)
         self.subscription_id = str(endpoint.extra.get("subscription_id") or "") or None
 
@@ -64,7 +64,11 @@ class HubSpotAdapter:
 
     def write(self, changes: list[Change]) -> list[WriteResult]:
         upserted = self._upsert_all(changes)
-        return [self._finish(change, upserted.get(i)) for i, change in enumerate(changes)]
+        finished = [self._finish(change, upserted.get(i)) for i, change in enumerate(changes)]
+        # Consent goes after the upserts: a change's new address is the one its status belongs to.
+        consents = {i: step for i, step in enumerate(finished) if isinstance(step, _Consent)}
+        written = self._write_consents(consents)
+        return [written[i] if i in consents else step for i, step in enumerate(finished)]
 
     def erase(self, source_ids: list[str]) -> list[WriteResult]:
         return [self._erase(source_id) for source_id in source_ids]
@@ -143,7 +147,8 @@ class HubSpotAdapter:
         refused = {str(i): e for e in body.get("errors") or [] for i in (e.get("context") or {}).get("ids") or []}
         return {i: _upsert_result(c.source_id, held.get(_identity(c)), refused.get(_identity(c))) for i, c in batch}
 
-    def _finish(self, change: Change, upserted: WriteResult | None) -> WriteResult:
+    def _finish(self, change: Change, upserted: WriteResult | None) -> WriteResult | _Consent:
+        """The change's result, or the consent it still has to write."""
         unsupported = _unsupported(change)
         if unsupported:
             return WriteResult(change.source_id, ok=False, reason=f"hubspot: cannot write {', '.join(unsupported)}")
@@ -154,31 +159,47 @@ class HubSpotAdapter:
         if (upserted is not None and not upserted.ok) or wanted is None:
             return upserted or WriteResult(change.source_id, ok=True)
         source_id = upserted.source_id if upserted else change.source_id
-        return self._write_consent(source_id, change, wanted, upserted.record if upserted else None)
+        return _Consent(source_id, change, wanted, upserted.record if upserted else None)
 
-    def _write_consent(self, source_id: str, change: Change, wanted: str, record: dict | None) -> WriteResult:
-        try:
-            address = self._address(source_id, change, record)
+    def _write_consents(self, consents: dict[int, _Consent]) -> dict[int, WriteResult]:
+        done: dict[int, WriteResult] = {}
+        addressed: list[tuple[int, _Consent, str]] = []
+        for i, consent in consents.items():
+            try:
+                address = self._address(consent.source_id, consent.change, consent.record)
+            except RetriableError as exc:
+                done[i] = WriteResult(consent.source_id, ok=False, reason=str(exc), retriable=True)
+                continue
+            except FatalError as exc:
+                done[i] = WriteResult(consent.source_id, ok=False, reason=f"consent: {_reason(exc.body)}")
+                continue
             if not (address and self.subscription_id):
-                return WriteResult(source_id, ok=False, reason="hubspot: consent: no email address "
-                                   "on the contact, or no subscription_id in the connection's extra")
-            status = self._set_status(address, wanted)
-        except RetriableError as exc:
-            return WriteResult(source_id, ok=False, reason=str(exc), retriable=True)
-        except FatalError as exc:
-            return WriteResult(source_id, ok=False, reason=f"consent: {_reason(exc.body)}")
-        if status is None:
-            return WriteResult(source_id, ok=False, retriable=True,
-                               reason="hubspot: consent: the answer has no status for the subscription")
-        return WriteResult(source_id, ok=True, record={**(record or {}), "emailSubscription": status})
+                done[i] = WriteResult(consent.source_id, ok=False, reason="hubspot: consent: no email address "
+                                      "on the contact, or no subscription_id in the connection's extra")
+                continue
+            addressed.append((i, consent, address))
+        for batch in _status_batches(addressed):
+            done.update(self._set_statuses(batch))
+        return done
 
-    def _set_status(self, address: str, wanted: str) -> dict | None:
-        """v4 sets a status the address already has as a success (NO_STATUS_CHANGE), so a retry after a
-        lost answer needs no check of its own."""
-        body = {"channel": CHANNEL, "statusState": wanted, "subscriptionId": int(self.subscription_id),
-                **(LEGAL_BASIS if wanted == "SUBSCRIBED" else {})}
-        answer = self.http.request("POST", STATUS_PATH.format(quote(address, safe="")), json=body).json()
-        return self._ours(answer.get("results"))
+    def _set_statuses(self, batch: list[tuple[int, _Consent, str]]) -> dict[int, WriteResult]:
+        """One batch write. v4 sets a status the address already has as a success (NO_STATUS_CHANGE), so
+        a batch resent after a lost answer needs no check of its own."""
+        inputs = [{"subscriberIdString": address, "channel": CHANNEL, "statusState": consent.wanted,
+                   "subscriptionId": int(self.subscription_id),
+                   **(LEGAL_BASIS if consent.wanted == "SUBSCRIBED" else {})} for _, consent, address in batch]
+        try:
+            body = self.http.request("POST", STATUS_WRITE_PATH, json={"inputs": inputs}, expect=(200, 207)).json()
+        except RetriableError as exc:
+            return {i: WriteResult(c.source_id, ok=False, reason=str(exc), retriable=True) for i, c, _ in batch}
+        except FatalError as exc:
+            return {i: WriteResult(c.source_id, ok=False, reason=f"consent: {_reason(exc.body)}") for i, c, _ in batch}
+        # Results come in no promised order, and errors name their input only by its address.
+        held = {_key(r.get("subscriberIdString")): r for r in body.get("results") or []
+                if str(r.get("subscriptionId")) == self.subscription_id}
+        refused = {_key(a): e for e in body.get("errors") or []
+                   for a in (e.get("context") or {}).get("subscriberIdString") or []}
+        return {i: _status_result(c, held.get(_key(address)), refused.get(_key(address))) for i, c, address in batch}
 
     def _address(self, source_id: str, change: Change, record: dict | None) -> str | None:
         """The email the status belongs to: the one this change writes, else the one HubSpot holds."""
@@ -187,7 +208,6 @@ class HubSpotAdapter:
             contact = self.http.request("GET", CONTACT_PATH.format(source_id), params={"properties": "email"})
             address = (contact.json().get("properties") or {}).get("email")
         return address.strip() if address else None
-
 
     # -- erasure --
 
@@ -267,20 +287,14 @@ class HasMorePaginator(Paginator):
         request.params = {**request.params, "offset": self.token}
 
 
-class _RedactingHttp(HttpClient):
-    """The kit's client, but its errors (and so its retry logs) name no email address: v4's status
-    update puts one in the path."""
+@dataclass(frozen=True)
+class _Consent:
+    """A change's consent, written once its contact's upsert (if any) is done."""
 
-    def _once(self, *args, **kwargs):
-        try:
-            return super()._once(*args, **kwargs)
-        except AdapterError as exc:
-            exc.args = (_redact(str(exc)), *exc.args[1:])
-            raise
-
-
-def _redact(text: str) -> str:
-    return re.sub(r"/statuses/(?!batch/)[^/\s:?]+", "/statuses/{subscriberIdString}", text)
+    source_id: str
+    change: Change
+    wanted: str
+    record: dict | None  # the contact as the upsert answered it, else None
 
 
 def _key(address: str | None) -> str | None:
@@ -359,6 +373,28 @@ def _batches(pending: list[tuple[int, Change]]) -> Iterator[list[tuple[int, Chan
         batch.append(item)
     if batch:
         yield batch
+
+
+def _status_batches(addressed: list[tuple[int, _Consent, str]]) -> Iterator[list[tuple[int, _Consent, str]]]:
+    """Up to STATUS_BATCH_MAX inputs each, and never one address twice in a batch: an answer names its
+    input only by the address, and two statuses for one address must land in the order they were asked."""
+    batch: list[tuple[int, _Consent, str]] = []
+    for item in addressed:
+        if len(batch) == STATUS_BATCH_MAX or any(_key(a) == _key(item[2]) for _, _, a in batch):
+            yield batch
+            batch = []
+        batch.append(item)
+    if batch:
+        yield batch
+
+
+def _status_result(consent: _Consent, status: dict | None, error: dict | None) -> WriteResult:
+    if status is not None:
+        return WriteResult(consent.source_id, ok=True, record={**(consent.record or {}), "emailSubscription": status})
+    if error is not None:
+        return WriteResult(consent.source_id, ok=False, reason=f"consent: {_reason(error)}")
+    return WriteResult(consent.source_id, ok=False, retriable=True,
+                       reason="hubspot: consent: the answer has no status for the subscription")
 
 
 def _upsert_result(source_id: str | None, record: dict | None, error: dict | None) -> WriteResult:

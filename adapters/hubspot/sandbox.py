@@ -8,10 +8,11 @@ answering 207 with `errors[]` and results in no promised order, by id, email or 
 property concord_customer_id; GDPR deletion (204; the contact and its subscription status gone);
 `lastmodifieddate` moving on a real change only (a subscription change counts: it changes the
 contact's opt-out property); subscription statuses stamped with the time of their last change, read
-in batches of at most 100 addresses (each batch one request against the limits), a malformed address
-an error of a 207; a ten-secondly bucket, a secondly search bucket and a daily allowance, each with
-HubSpot's rate-limit headers and 429 bodies (no Retry-After, as HubSpot sends none); HubSpot's error
-bodies; the kit's seeded faults. State lives in SQLite under the state directory.
+and written in batches of at most 100 addresses (each batch one request against the limits), a
+malformed address an error of a 207, a status set again a success without a change; a ten-secondly
+bucket, a secondly search bucket and a daily allowance, each with HubSpot's rate-limit headers and 429
+bodies (no Retry-After, as HubSpot sends none); HubSpot's error bodies; the kit's seeded faults. State
+lives in SQLite under the state directory.
 
 `concord sandbox hubspot --port 0` prints one JSON line (base URL, token, portal and subscription
 ids, state file) and serves until SIGTERM or SIGINT.
@@ -49,8 +50,8 @@ OPERATORS = {"EQ": "=", "NEQ": "!=", "GT": ">", "GTE": ">=", "LT": "<", "LTE": "
 LEGAL_BASES = ("CONSENT_WITH_NOTICE", "LEGITIMATE_INTEREST_CLIENT", "LEGITIMATE_INTEREST_OTHER",
                "LEGITIMATE_INTEREST_PQL", "NON_GDPR", "PERFORMANCE_OF_CONTRACT", "PROCESS_AND_STORE")
 SUBSCRIPTION_CREATED = "2019-04-01T09:00:00.000Z"
-# HubSpot's spec states no cap for the v4 status batches; this sandbox holds them to the 100 inputs of
-# HubSpot's other batch endpoints, so that a client that sends more is caught here first.
+# HubSpot's spec states no cap for the v4 status batches (read or write); this sandbox holds them to the
+# 100 inputs of HubSpot's other batch endpoints, so that a client that sends more is caught here first.
 STATUS_BATCH_MAX = 100
 CHANNELS = ("EMAIL",)
 V4_STATES = ("SUBSCRIBED", "UNSUBSCRIBED", "NOT_SPECIFIED")
@@ -141,6 +142,7 @@ class HubSpotSandbox(SandboxServer):
         Route("POST", r"/communication-preferences/v3/subscribe", "_subscribe"),
         Route("POST", r"/communication-preferences/v3/unsubscribe", "_unsubscribe"),
         Route("POST", r"/communication-preferences/v4/statuses/batch/read", "_batch_read_statuses"),
+        Route("POST", r"/communication-preferences/v4/statuses/batch/write", "_batch_write_statuses"),
         Route("POST", r"/communication-preferences/v4/statuses/([^/]+)", "_update_status"),
         Route("GET", r"/email/public/v1/events", "_events"),
     )
@@ -329,23 +331,53 @@ class HubSpotSandbox(SandboxServer):
             return 207, {**answer, "errors": errors, "numErrors": len(errors)}
         return 200, answer
 
+    def _batch_write_statuses(self, request: Request) -> tuple[int, dict]:
+        """`POST /communication-preferences/v4/statuses/batch/write` with a BatchInputPublicStatusRequest:
+        each input set as the single update sets it (NO_STATUS_CHANGE for a status already held), answered
+        as a BatchResponsePublicStatus. A body that breaks the request schema is refused whole (400); a
+        malformed address or an unknown subscription is that input's error (207), the others are written."""
+        inputs = _status_inputs(_json_object(request))
+        started, stamp, results, errors = iso_millis(now_ms()), now_ms(), [], []
+        with self.state.db:
+            for update in inputs:
+                address = update["subscriberIdString"]
+                if not EMAIL_PATTERN.match(address.strip()):
+                    errors.append(_address_error(address))
+                    continue
+                try:
+                    _check_subscription(update["subscriptionId"])
+                except ApiError as error:
+                    errors.append(_input_error(error, address))
+                    continue
+                results.append(self._set_status(email_key(address), update, stamp))
+        # HubSpot does not promise input order; clients must match results by address.
+        results.sort(key=lambda r: r["subscriberIdString"])
+        answer = {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": iso_millis(now_ms())}
+        if errors:
+            # The spec lists only 200 here, but its BatchResponsePublicStatus carries errors and numErrors;
+            # a partial failure answers 207, as the status batch read and every HubSpot batch endpoint do.
+            return 207, {**answer, "errors": errors, "numErrors": len(errors)}
+        return 200, answer
+
     def _update_status(self, request: Request, address: str) -> tuple[int, dict]:
         """`POST /communication-preferences/v4/statuses/{subscriberIdString}` with a PartialPublicStatusRequest;
         setting the status an address already has succeeds with NO_STATUS_CHANGE (unlike v3)."""
         key = _valid_address(unquote(address))
         update = _json_object(request)
-        _channel(update.get("channel"))
-        state = update.get("statusState")
-        if state not in V4_STATES:
-            raise invalid(f"statusState must be one of {', '.join(V4_STATES)}")
+        _status_fields(update)
         _check_subscription(update.get("subscriptionId"))
-        basis = _legal_basis(update.get("legalBasis"))
-        started, before = iso_millis(now_ms()), self._stored_status(key)
-        if before != state:
-            self._record_subscription(key, state, basis, update.get("legalBasisExplanation"))
-        status = {**self._public_status(key), "setStatusSuccessReason": _success_reason(before, state)}
+        started = iso_millis(now_ms())
+        with self.state.db:
+            status = self._set_status(key, update, now_ms())
         return 200, {"status": "COMPLETE", "results": [status], "startedAt": started,
                      "completedAt": iso_millis(now_ms())}
+
+    def _set_status(self, key: str, update: dict, stamp: int) -> dict:
+        """A checked update applied (within the caller's transaction); the PublicStatus with its reason."""
+        state, before = update["statusState"], self._stored_status(key)
+        if before != state:
+            self._store_subscription(key, state, update.get("legalBasis"), update.get("legalBasisExplanation"), stamp)
+        return {**self._public_status(key), "setStatusSuccessReason": _success_reason(before, state)}
 
     # -- legacy email events --
 
@@ -499,15 +531,19 @@ class HubSpotSandbox(SandboxServer):
         return 200, self._subscription_status(key)
 
     def _record_subscription(self, key: str, status: str, basis: str | None, explanation: str | None) -> None:
-        stamp = now_ms()
         with self.state.db:
-            self.state.db.execute("INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?)",
-                                  (key, SUBSCRIPTION_ID, status, basis, explanation, stamp))
-            # The contact's opt-out property changes with the status, so the contact counts as modified.
-            for (body,) in self.state.db.execute("SELECT body FROM contacts WHERE email_key = ?", (key,)).fetchall():
-                contact = json.loads(body)
-                _touch(contact, stamp)
-                self._save(contact)
+            self._store_subscription(key, status, basis, explanation, now_ms())
+
+    def _store_subscription(self, key: str, status: str, basis: str | None, explanation: str | None,
+                            stamp: int) -> None:
+        """Within the calling endpoint's transaction, so that a batch commits once."""
+        self.state.db.execute("INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?)",
+                              (key, SUBSCRIPTION_ID, status, basis, explanation, stamp))
+        # The contact's opt-out property changes with the status, so the contact counts as modified.
+        for (body,) in self.state.db.execute("SELECT body FROM contacts WHERE email_key = ?", (key,)).fetchall():
+            contact = json.loads(body)
+            _touch(contact, stamp)
+            self._save(contact)
 
 
 # -- shapes and rules (no state) --
@@ -632,6 +668,47 @@ def _address_inputs(document: dict) -> list[str]:
     return inputs
 
 
+def _status_inputs(document: dict) -> list[dict]:
+    """A batch write's inputs, each checked as the single update checks its body (400 for the whole batch
+    on the first that breaks the schema; nothing is written then)."""
+    inputs = document.get("inputs")
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, dict) for i in inputs):
+        raise invalid("inputs is required and must be a non-empty list of objects")
+    if len(inputs) > STATUS_BATCH_MAX:
+        raise invalid(f"Batch input is limited to {STATUS_BATCH_MAX} inputs; got {len(inputs)}",
+                      errors=[{"message": f"At most {STATUS_BATCH_MAX} inputs", "code": "TOO_MANY_INPUTS",
+                               "in": "inputs"}])
+    for update in inputs:
+        if not isinstance(update.get("subscriberIdString"), str):
+            raise invalid("subscriberIdString is required and must be a string",
+                          errors=[{"message": "subscriberIdString is required", "in": "subscriberIdString"}])
+        if update.get("subscriptionId") in (None, ""):
+            raise invalid("subscriptionId is required",
+                          errors=[{"message": "subscriptionId is required", "in": "subscriptionId"}])
+        _status_fields(update)
+    # The spec is silent on repeats; HubSpot's CRM batches refuse duplicate ids, and so does this sandbox,
+    # since an answer names its input only by address and subscription.
+    pairs = [(email_key(i["subscriberIdString"]), str(i["subscriptionId"])) for i in inputs]
+    if len(set(pairs)) != len(pairs):
+        raise invalid("Duplicate IDs found in batch input")
+    return inputs
+
+
+def _status_fields(update: dict) -> None:
+    """What the single update and the batch write both check in a status request, beside the address."""
+    _channel(update.get("channel"))
+    if update.get("statusState") not in V4_STATES:
+        raise invalid(f"statusState must be one of {', '.join(V4_STATES)}")
+    _legal_basis(update.get("legalBasis"))
+
+
+def _input_error(error: ApiError, address: str) -> dict:
+    body = error.body
+    return {"status": "error", "category": body["category"], "message": body["message"],
+            "context": {**body.get("context", {}), "subscriberIdString": [address]},
+            "errors": body.get("errors", []), "links": {}}
+
+
 def _address_error(address: str) -> dict:
     return {"status": "error", "category": "VALIDATION_ERROR", "message": "Invalid email address",
             "context": {"subscriberIdString": [address]},
@@ -652,7 +729,8 @@ def _business_unit(value) -> None:
 
 def _check_subscription(value) -> None:
     if str(value) != SUBSCRIPTION_ID:
-        raise invalid(f"Subscription {value} does not exist in this portal")
+        raise invalid(f"Subscription {value} does not exist in this portal",
+                      errors=[{"message": "No such subscription", "in": "subscriptionId"}])
 
 
 def _legal_basis(value) -> str | None:

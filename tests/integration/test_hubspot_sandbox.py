@@ -2,9 +2,10 @@
 
 They pin what the adapter relies on (bearer auth, list and search paging and the 10,000-result
 cap, batch upsert's 200/207 and unordered results, subscription statuses read in batches with the
-time of their last change, rate-limit headers and 429 bodies, persistence, the CLI line) and check
-the sandbox's answers against HubSpot's published OpenAPI specs (answers strictly, the adapter's
-requests leniently), so that the sandbox cannot drift away from what HubSpot does.
+time of their last change and written in batches with per-input errors, rate-limit headers and 429
+bodies, persistence, the CLI line) and check the sandbox's answers against HubSpot's published
+OpenAPI specs (answers strictly, the adapter's requests leniently), so that the sandbox cannot drift
+away from what HubSpot does.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import requests
 from openapi_schema_validator import OAS30Validator
 
 from adapters.base import Change, WriteResult
-from adapters.hubspot.client import HubSpotAdapter, _redact
+from adapters.hubspot.client import HubSpotAdapter
 from adapters.hubspot.sandbox import SUBSCRIPTION_CREATED, HubSpotSandbox
 from adapters.hubspot.seed import iso_millis, seed
 from adapters.sandbox import Faults
@@ -44,6 +45,7 @@ UPSERT, EVENTS = "/crm/v3/objects/contacts/batch/upsert", "/email/public/v1/even
 GDPR_DELETE = "/crm/v3/objects/contacts/gdpr-delete"
 STATUS, SUBSCRIBE = "/communication-preferences/v3/status/email/", "/communication-preferences/v3/subscribe"
 STATUSES, STATUS_V4 = "/communication-preferences/v4/statuses/batch/read", "/communication-preferences/v4/statuses/"
+STATUS_WRITE = "/communication-preferences/v4/statuses/batch/write"
 # Addresses per v4 status batch: HubSpot's batch cap (its spec states none for these endpoints).
 STATUS_BATCH_LIMIT = 100
 RATE_HEADERS = ("X-HubSpot-RateLimit-Daily", "X-HubSpot-RateLimit-Daily-Remaining",
@@ -131,6 +133,31 @@ def recorded_responses(adapter_: HubSpotAdapter) -> list[requests.Response]:
     received: list[requests.Response] = []
     adapter_.http.session.hooks["response"].append(lambda response, **_: received.append(response))
     return received
+
+
+def malformed_and_addressless(sandbox: HubSpotSandbox) -> tuple[list[str], list[str]]:
+    """Contacts whose address HubSpot holds broken, and contacts with none."""
+    views = World(sandbox.seed, sandbox.customers).views("hubspot")
+    return ([v.source_id for v in views if v.email and v.malformed == "email"],
+            [v.source_id for v in views if not (v.email and v.email.strip())])
+
+
+def held_statuses(sandbox: HubSpotSandbox, addresses: list[str]) -> dict[str, str]:
+    """Address (lower case) -> the v4 status the sandbox holds, read through batch read."""
+    held = {}
+    for start in range(0, len(addresses), STATUS_BATCH_LIMIT):
+        answer = read_statuses(sandbox, addresses[start:start + STATUS_BATCH_LIMIT]).json()
+        held.update({r["subscriberIdString"]: r["statuses"][0]["status"] for r in answer["results"]})
+    return held
+
+
+def status_write(sandbox: HubSpotSandbox, inputs: list[dict]) -> requests.Response:
+    return client(sandbox).post(sandbox.base_url + STATUS_WRITE, json={"inputs": inputs})
+
+
+def status_input(sandbox: HubSpotSandbox, address: str, state: str, **extra) -> dict:
+    return {"subscriberIdString": address, "channel": "EMAIL", "statusState": state,
+            "subscriptionId": int(sandbox.info()["subscription_id"]), **extra}
 
 
 def read_statuses(sandbox: HubSpotSandbox, addresses: list[str]) -> requests.Response:
@@ -384,7 +411,7 @@ def test_adapter_write_gives_one_result_per_change_naming_fields_not_values(star
         conforms(upsert, "BatchInputSimplePublicObjectBatchInputUpsert", lenient=True)
 
 
-def test_consent_is_written_through_the_v4_status_update_idempotently_and_stamped_now(start):
+def test_consent_is_written_through_the_v4_batch_write_idempotently_and_stamped_now(start):
     sandbox = start()
     session = client(sandbox)
     writer = adapter(sandbox)
@@ -401,11 +428,69 @@ def test_consent_is_written_through_the_v4_status_update_idempotently_and_stampe
         assert held["status"] == wanted and (held["timestamp"] >= written_from or reasons[-1] == "NO_STATUS_CHANGE")
     assert reasons[1:] == ["NO_STATUS_CHANGE", "REQUESTED_CHANGE_OCCURRED"]
     assert session.get(f"{sandbox.base_url}{CONTACTS}/{contact_id}").json()["updatedAt"] > before
-    updates = [a for a in answers if a.request.path_url.startswith(STATUS_V4) and STATUSES not in a.request.path_url]
-    assert len(updates) == 3
-    for answer in updates:
-        conforms(json.loads(answer.request.body), "PartialPublicStatusRequest", CONSENT_V4_SPEC)
-        conforms(answer.json(), "ActionResponseWithResultsPublicStatus", CONSENT_V4_SPEC)
+    writes = [a for a in answers if a.request.path_url.startswith(STATUS_V4) and a.request.path_url != STATUSES]
+    assert [a.request.path_url for a in writes] == [STATUS_WRITE] * 3
+    for answer in writes:
+        assert answer.status_code == 200
+        conforms(json.loads(answer.request.body), "BatchInputPublicStatusRequest", CONSENT_V4_SPEC)
+        conforms(answer.json(), "BatchResponsePublicStatus", CONSENT_V4_SPEC)
+
+
+def test_consent_changes_go_in_batches_of_100_and_read_back_as_written(start):
+    sandbox = start(customers=400)
+    writer = adapter(sandbox)
+    answers = recorded_responses(writer)
+    everyone = with_email(sandbox)
+    assert len(everyone) > STATUS_BATCH_LIMIT
+    wanted = {contact_id: ("SUBSCRIBED", "UNSUBSCRIBED")[n % 2] for n, (contact_id, _) in enumerate(everyone)}
+    # As delivery sends consent: the status alone, the adapter finds the address.
+    results = writer.write([Change(i, {"emailSubscription": {"status": w}}) for i, w in wanted.items()])
+    assert [(r.source_id, r.ok, r.reason) for r in results] == [(i, True, None) for i in wanted]
+    assert [r.record["emailSubscription"]["status"] for r in results] == list(wanted.values())
+    writes = [a for a in answers if a.request.path_url.startswith(STATUS_V4)]
+    assert [a.request.path_url for a in writes] == [STATUS_WRITE] * math.ceil(len(everyone) / STATUS_BATCH_LIMIT)
+    sent = [i for a in writes for i in json.loads(a.request.body)["inputs"]]
+    assert all(len(json.loads(a.request.body)["inputs"]) <= STATUS_BATCH_LIMIT for a in writes)
+    assert sorted(i["subscriberIdString"] for i in sent) == sorted(address for _, address in everyone)
+    for answer in writes:
+        conforms(json.loads(answer.request.body), "BatchInputPublicStatusRequest", CONSENT_V4_SPEC)
+        conforms(answer.json(), "BatchResponsePublicStatus", CONSENT_V4_SPEC)
+    held = held_statuses(sandbox, [address for _, address in everyone])
+    assert {i: held[address.lower()] for i, address in everyone} == wanted
+
+
+def test_a_malformed_address_fails_alone_and_the_rest_of_its_batch_is_written(start):
+    sandbox = start(customers=400)
+    writer = adapter(sandbox)
+    answers = recorded_responses(writer)
+    (first, first_address), (second, second_address) = with_email(sandbox)[:2]
+    malformed, addressless = malformed_and_addressless(sandbox)
+    assert malformed and addressless
+    broken, nowhere = malformed[0], addressless[0]
+    broken_address = client(sandbox).get(f"{sandbox.base_url}{CONTACTS}/{broken}",
+                                         params={"properties": "email"}).json()["properties"]["email"].strip()
+    results = writer.write([
+        Change(first, {"emailSubscription": {"status": "SUBSCRIBED"}}),
+        Change(broken, {"emailSubscription": {"status": "UNSUBSCRIBED"}}),
+        Change(nowhere, {"emailSubscription": {"status": "UNSUBSCRIBED"}}),
+        Change(second, {"emailSubscription": {"status": "UNSUBSCRIBED"}}),
+        Change(first, {"emailSubscription": {"status": "UNSUBSCRIBED"}}),  # the same address again: lands last
+    ])
+    assert [(r.source_id, r.ok) for r in results] == [(first, True), (broken, False), (nowhere, False),
+                                                      (second, True), (first, True)]
+    assert not results[1].retriable and results[1].reason == \
+        "consent: hubspot: VALIDATION_ERROR on subscriberIdString (INVALID_EMAIL)"
+    assert results[2].reason == ("hubspot: consent: no email address on the contact, or no subscription_id in "
+                                 "the connection's extra")
+    writes = [a for a in answers if a.request.path_url.startswith(STATUS_V4)]
+    assert [a.request.path_url for a in writes] == [STATUS_WRITE] * 2
+    assert [[i["subscriberIdString"] for i in json.loads(a.request.body)["inputs"]] for a in writes] == [
+        [first_address, broken_address, second_address], [first_address]]
+    assert [a.status_code for a in writes] == [207, 200]
+    conforms(writes[0].json(), "BatchResponsePublicStatus", CONSENT_V4_SPEC)
+    assert writes[0].json()["numErrors"] == 1
+    assert held_statuses(sandbox, [first_address, second_address]) == {
+        first_address.lower(): "UNSUBSCRIBED", second_address.lower(): "UNSUBSCRIBED"}
 
 
 def test_a_create_is_keyed_by_the_golden_id_and_carries_its_consent(start):
@@ -467,10 +552,54 @@ def test_v4_status_answers_and_refusals_match_the_spec(start):
     assert read_statuses(sandbox, addresses[:1] * STATUS_BATCH_LIMIT).status_code == 200
 
 
-def test_the_status_update_path_is_redacted_in_errors():
-    text = _redact("hubspot: POST /communication-preferences/v4/statuses/ana.lima%40example.com answered 500")
-    assert "ana.lima" not in text and "/v4/statuses/{subscriberIdString} answered" in text
-    assert _redact(f"POST {STATUSES} answered 500") == f"POST {STATUSES} answered 500"
+def test_batch_status_write_sets_each_input_as_the_single_update_and_refuses_a_broken_body(start):
+    sandbox = start()
+    (_, good), (_, other) = with_email(sandbox)[:2]
+    before = held_statuses(sandbox, [good, other])
+    wanted = "UNSUBSCRIBED" if before[good.lower()] == "SUBSCRIBED" else "SUBSCRIBED"
+    mixed = status_write(sandbox, [
+        status_input(sandbox, good, wanted, legalBasis="CONSENT_WITH_NOTICE", legalBasisExplanation="Asked"),
+        status_input(sandbox, "ana(at)example.com", "SUBSCRIBED"),
+        status_input(sandbox, other, "SUBSCRIBED", subscriptionId=1)])
+    assert mixed.status_code == 207
+    body = mixed.json()
+    conforms(body, "BatchResponsePublicStatus", CONSENT_V4_SPEC)
+    assert body["numErrors"] == 2 and [r["subscriberIdString"] for r in body["results"]] == [good.lower()]
+    assert body["results"][0]["setStatusSuccessReason"] != "NO_STATUS_CHANGE"
+    assert body["results"][0]["status"] == wanted
+    by_input = {e["context"]["subscriberIdString"][0]: [d["in"] for d in e["errors"]] for e in body["errors"]}
+    assert by_input == {"ana(at)example.com": ["subscriberIdString"], other: ["subscriptionId"]}
+    assert held_statuses(sandbox, [good, other]) == {**before, good.lower(): wanted}
+    again = status_write(sandbox, [status_input(sandbox, good, wanted)])
+    assert again.status_code == 200 and again.json()["results"][0]["setStatusSuccessReason"] == "NO_STATUS_CHANGE"
+    assert again.json()["results"][0]["timestamp"] == body["results"][0]["timestamp"]
+    refusals = [status_write(sandbox, inputs) for inputs in (
+        [status_input(sandbox, other, "OPTED_IN")],
+        [status_input(sandbox, other, "SUBSCRIBED", channel="SMS")],
+        [status_input(sandbox, other, "SUBSCRIBED", legalBasis="BECAUSE")],
+        [{key: value for key, value in status_input(sandbox, other, "SUBSCRIBED").items() if key != "subscriptionId"}],
+        [status_input(sandbox, other, "SUBSCRIBED"), status_input(sandbox, other.upper(), "UNSUBSCRIBED")],
+        [status_input(sandbox, f"p{n}@example.com", "UNSUBSCRIBED") for n in range(STATUS_BATCH_LIMIT + 1)],
+        [])]
+    for refused in refusals:
+        assert refused.status_code == 400 and refused.json()["category"] == "VALIDATION_ERROR"
+        conforms(refused.json(), "Error", CONSENT_V4_SPEC)
+    # A refused batch writes none of its inputs, not even the valid ones before the broken one.
+    assert held_statuses(sandbox, [good, other]) == {**before, good.lower(): wanted}
+    full = [status_input(sandbox, f"p{n}@example.com", "UNSUBSCRIBED") for n in range(STATUS_BATCH_LIMIT)]
+    assert status_write(sandbox, full).status_code == 200
+
+
+def test_each_status_batch_write_is_one_request_against_the_rate_limit(start):
+    sandbox = start(rate_limit=2)
+    addresses = [address for _, address in with_email(sandbox)][:3]
+    inputs = [status_input(sandbox, address, "UNSUBSCRIBED") for address in addresses]
+    answers = [status_write(sandbox, inputs) for _ in range(2)]
+    assert [r.status_code for r in answers] == [200, 200]
+    assert [r.headers["X-HubSpot-RateLimit-Remaining"] for r in answers] == ["1", "0"]
+    limited = status_write(sandbox, [status_input(sandbox, addresses[0], "SUBSCRIBED")])
+    assert limited.status_code == 429 and limited.json()["policyName"] == "TEN_SECONDLY_ROLLING"
+    assert sandbox.stats["requests"] == 3 and sandbox.stats["429"] == 1
 
 
 def test_consent_answers_match_the_communication_preferences_spec(start):
@@ -520,6 +649,13 @@ def test_faults_lose_nothing_and_no_email_reaches_errors_or_logs(start, caplog):
     ids, _ = read_ids(adapter(sandbox), "contacts")
     assert sorted(ids, key=int) == contact_ids(sandbox)
     assert STATUSES in caplog.text  # a status batch was retried, so its errors were logged
+    everyone = with_email(sandbox)
+    writer = adapter(sandbox)
+    results = [r for start_ in range(0, len(everyone), 3) for r in writer.write(
+        [Change(i, {"emailSubscription": {"status": "UNSUBSCRIBED"}}) for i, _ in everyone[start_:start_ + 3]])]
+    assert all(r.ok for r in results), [r.reason for r in results if not r.ok]
+    assert STATUS_WRITE in caplog.text  # a status batch write was retried too
+    assert set(held_statuses(sandbox, [address for _, address in everyone]).values()) == {"UNSUBSCRIBED"}
     assert not any(address.lower() in caplog.text.lower() or quote(address, safe="") in caplog.text
                    for _, address in with_email(sandbox))
 
