@@ -21,7 +21,7 @@ from adapters.watermark import Watermark, format_ts, parse_ts
 log = logging.getLogger(__name__)
 SEARCH_PATH = "/crm/v3/objects/contacts/search"
 UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
-CONTACT_PATH = "/crm/v3/objects/contacts/{}"
+BATCH_READ_PATH = "/crm/v3/objects/contacts/batch/read"
 GDPR_DELETE_PATH = "/crm/v3/objects/contacts/gdpr-delete"
 # A unique-value custom property holding the golden customer id: a create upserts on it, so a create
 # retried after a lost answer updates the contact the first attempt made.
@@ -163,16 +163,12 @@ class HubSpotAdapter:
 
     def _write_consents(self, consents: dict[int, _Consent]) -> dict[int, WriteResult]:
         done: dict[int, WriteResult] = {}
+        addresses = self._addresses(consents, done)
         addressed: list[tuple[int, _Consent, str]] = []
         for i, consent in consents.items():
-            try:
-                address = self._address(consent.source_id, consent.change, consent.record)
-            except RetriableError as exc:
-                done[i] = WriteResult(consent.source_id, ok=False, reason=str(exc), retriable=True)
+            if i in done:
                 continue
-            except FatalError as exc:
-                done[i] = WriteResult(consent.source_id, ok=False, reason=f"consent: {_reason(exc.body)}")
-                continue
+            address = addresses.get(i)
             if not (address and self.subscription_id):
                 done[i] = WriteResult(consent.source_id, ok=False, reason="hubspot: consent: no email address "
                                       "on the contact, or no subscription_id in the connection's extra")
@@ -181,6 +177,40 @@ class HubSpotAdapter:
         for batch in _status_batches(addressed):
             done.update(self._set_statuses(batch))
         return done
+
+    def _addresses(self, consents: dict[int, _Consent], done: dict[int, WriteResult]) -> dict[int, str | None]:
+        """The email each status belongs to: the one the change writes, else the one the upsert answered,
+        else the one HubSpot holds now, read in batches of contacts (a status written to the address
+        Concord last read would miss an address changed since). A failed read fails its changes in `done`."""
+        found: dict[int, str | None] = {}
+        unknown: list[tuple[int, _Consent]] = []
+        for i, consent in consents.items():
+            address = _properties(consent.change).get("email") or \
+                ((consent.record or {}).get("properties") or {}).get("email")
+            if address:
+                found[i] = address.strip()
+            else:
+                unknown.append((i, consent))
+        for start in range(0, len(unknown), BATCH_MAX):
+            batch = unknown[start:start + BATCH_MAX]
+            ids = sorted({consent.source_id for _, consent in batch})
+            try:
+                body = self.http.request("POST", BATCH_READ_PATH, expect=(200, 207),
+                                         json={"inputs": [{"id": i} for i in ids], "properties": ["email"],
+                                               "propertiesWithHistory": []}).json()
+            except (RetriableError, FatalError) as exc:
+                retriable = isinstance(exc, RetriableError)
+                reason = str(exc) if retriable else f"consent: {_reason(exc.body)}"
+                done.update({i: WriteResult(c.source_id, ok=False, reason=reason, retriable=retriable) for i, c in batch})
+                continue
+            held = {str(r.get("id")): ((r.get("properties") or {}).get("email") or "").strip() or None
+                    for r in body.get("results") or []}
+            for i, consent in batch:
+                if consent.source_id in held:
+                    found[i] = held[consent.source_id]
+                else:
+                    done[i] = WriteResult(consent.source_id, ok=False, reason="hubspot: consent: contact not found")
+        return found
 
     def _set_statuses(self, batch: list[tuple[int, _Consent, str]]) -> dict[int, WriteResult]:
         """One batch write. v4 sets a status the address already has as a success (NO_STATUS_CHANGE), so
@@ -200,14 +230,6 @@ class HubSpotAdapter:
         refused = {_key(a): e for e in body.get("errors") or []
                    for a in (e.get("context") or {}).get("subscriberIdString") or []}
         return {i: _status_result(c, held.get(_key(address)), refused.get(_key(address))) for i, c, address in batch}
-
-    def _address(self, source_id: str, change: Change, record: dict | None) -> str | None:
-        """The email the status belongs to: the one this change writes, else the one HubSpot holds."""
-        address = _properties(change).get("email") or ((record or {}).get("properties") or {}).get("email")
-        if not address:
-            contact = self.http.request("GET", CONTACT_PATH.format(source_id), params={"properties": "email"})
-            address = (contact.json().get("properties") or {}).get("email")
-        return address.strip() if address else None
 
     # -- erasure --
 

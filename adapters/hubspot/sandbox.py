@@ -134,6 +134,7 @@ class HubSpotSandbox(SandboxServer):
         Route("GET", r"/crm/v3/objects/contacts", "_list"),
         Route("POST", r"/crm/v3/objects/contacts/search", "_search", "search"),
         Route("POST", r"/crm/v3/objects/contacts/batch/upsert", "_batch_upsert"),
+        Route("POST", r"/crm/v3/objects/contacts/batch/read", "_batch_read"),
         Route("POST", r"/crm/v3/objects/contacts/gdpr-delete", "_gdpr_delete"),
         Route("GET", r"/crm/v3/objects/contacts/([^/]+)", "_show"),
         Route("PATCH", r"/crm/v3/objects/contacts/([^/]+)", "_patch"),
@@ -274,6 +275,32 @@ class HubSpotSandbox(SandboxServer):
         answer = {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": iso_millis(now_ms())}
         if errors:
             return 207, {**answer, "errors": errors, "numErrors": len(errors)}
+        return 200, answer
+
+    def _batch_read(self, request: Request) -> tuple[int, dict]:
+        """`POST .../batch/read` with `{"inputs": [{"id"}], "properties": [...][, "idProperty"]}`: the contacts
+        found (in no promised order), each id not found as an error (207)."""
+        document = _json_object(request)
+        inputs = _batch_inputs(document)
+        if not isinstance(document.get("properties"), list):
+            raise invalid("properties is required and must be a list of property names")
+        names = _names(document["properties"])
+        started, results, missing = iso_millis(now_ms()), [], []
+        for item in inputs:
+            given = str(item.get("id"))
+            try:
+                results.append(_present(self._lookup(given, document.get("idProperty")), names))
+            except ApiError as error:
+                if error.status != 404:
+                    raise
+                missing.append(given)
+        answer = {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": iso_millis(now_ms())}
+        if missing:
+            # HubSpot reports every id it could not find in one error.
+            error = {"status": "error", "category": "OBJECT_NOT_FOUND", "message": "Could not get some CONTACT objects, "
+                     "they may be deleted or not exist. Check that ids are valid.", "context": {"ids": missing},
+                     "errors": [], "links": {}}
+            return 207, {**answer, "errors": [error], "numErrors": 1}
         return 200, answer
 
     def _gdpr_delete(self, request: Request) -> tuple[int, None]:

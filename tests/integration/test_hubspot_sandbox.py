@@ -449,6 +449,12 @@ def test_consent_changes_go_in_batches_of_100_and_read_back_as_written(start):
     assert [r.record["emailSubscription"]["status"] for r in results] == list(wanted.values())
     writes = [a for a in answers if a.request.path_url.startswith(STATUS_V4)]
     assert [a.request.path_url for a in writes] == [STATUS_WRITE] * math.ceil(len(everyone) / STATUS_BATCH_LIMIT)
+    # The addresses come from contact batch reads, 100 ids a request, not from a GET per contact.
+    lookups = [a for a in answers if a not in writes]
+    assert [a.request.path_url for a in lookups] == [CONTACTS + "/batch/read"] * math.ceil(len(everyone) / 100)
+    for answer in lookups:
+        conforms(json.loads(answer.request.body), "BatchReadInputSimplePublicObjectId", CONTACTS_SPEC)
+        conforms(answer.json(), "BatchResponseSimplePublicObject", CONTACTS_SPEC)
     sent = [i for a in writes for i in json.loads(a.request.body)["inputs"]]
     assert all(len(json.loads(a.request.body)["inputs"]) <= STATUS_BATCH_LIMIT for a in writes)
     assert sorted(i["subscriberIdString"] for i in sent) == sorted(address for _, address in everyone)
@@ -655,6 +661,7 @@ def test_faults_lose_nothing_and_no_email_reaches_errors_or_logs(start, caplog):
         [Change(i, {"emailSubscription": {"status": "UNSUBSCRIBED"}}) for i, _ in everyone[start_:start_ + 3]])]
     assert all(r.ok for r in results), [r.reason for r in results if not r.ok]
     assert STATUS_WRITE in caplog.text  # a status batch write was retried too
+    sandbox.faults = Faults()  # the check reads what the sandbox holds, past the faults
     assert set(held_statuses(sandbox, [address for _, address in everyone]).values()) == {"UNSUBSCRIBED"}
     assert not any(address.lower() in caplog.text.lower() or quote(address, safe="") in caplog.text
                    for _, address in with_email(sandbox))
@@ -696,3 +703,18 @@ def test_main_prints_one_json_line_and_stops_on_sigterm(tmp_path):
             assert info["password"] not in process.stderr.read()
         finally:
             process.kill()
+
+
+def test_batch_read_answers_the_contacts_found_and_names_the_ids_it_could_not_find(start):
+    sandbox = start()
+    known = contact_ids(sandbox)[:2]
+    answer = client(sandbox).post(sandbox.base_url + CONTACTS + "/batch/read", json={
+        "inputs": [{"id": known[0]}, {"id": "999999999"}, {"id": known[1]}], "properties": ["email"],
+        "propertiesWithHistory": []})
+    assert answer.status_code == 207
+    conforms(answer.json(), "BatchResponseSimplePublicObjectWithErrors")
+    assert sorted(r["id"] for r in answer.json()["results"]) == sorted(known)
+    assert all("email" in r["properties"] for r in answer.json()["results"])
+    assert [e["context"]["ids"] for e in answer.json()["errors"]] == [["999999999"]]
+    refused = client(sandbox).post(sandbox.base_url + CONTACTS + "/batch/read", json={"inputs": [{"id": known[0]}]})
+    assert refused.status_code == 400  # properties is required
