@@ -16,6 +16,7 @@ from canonical.hashing import content_hash, digest
 from canonical.pii import mask_id
 from canonical.stages.extract import cursor_key
 from canonical.store import Activity, Cursor, QuarantinedRecord, SourceRecord, session
+from canonical.store.db import GrowthStatistics
 from canonical.store.models import as_utc, utcnow
 from canonical.sync import edits
 from canonical.validate import problems
@@ -29,11 +30,14 @@ def load(manifest: dict) -> dict:
     outcomes = Counter()
     with session() as s:
         suppressed = suppression.loaded(s)
+    statistics = GrowthStatistics((Activity if mapping.kind == "activity" else SourceRecord).__tablename__)
     for uri in manifest["pages"]:
         page = landing.get_page(uri)
         with session() as s:
-            outcomes += load_page(s, mapping, page["records"], run_id, suppressed)
+            added = load_page(s, mapping, page["records"], run_id, suppressed)
             save_cursor(s, cursor_key(system, stream), page["cursor"], run_id)
+        outcomes += added
+        statistics.grew(added["new"])
         progress.say(f"load {system}/{stream}: page {page['page']}, {dict(outcomes)}")
     changed = outcomes["new"] + outcomes["changed"]
     return {"system": system, "stream": stream, "kind": mapping.kind, "read": manifest["read"], "changed": changed,
