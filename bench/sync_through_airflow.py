@@ -19,8 +19,9 @@ side"), counting each live process's utime+stime plus its reaped children's (cut
 stage's CPU is the growth of that total between its first start and last end (interpolated between
 samples). In the embedded run the tasks run one at a time in the one process, so that is the stage's
 own CPU (plus Airflow's bookkeeping between its tasks); under Celery it is every worker's CPU over
-the stage's window. Peak memory: the largest sum of RSS over the Airflow process tree at any sample,
-and /usr/bin/time -v's maximum RSS of the largest single process (embedded).
+the stage's window. Peak memory: the largest sum of PSS over the Airflow process tree at any sample
+(shared pages counted once; summed RSS is kept too, but counts a forked task process's pages shared
+with its parent again), the largest single process's RSS, and /usr/bin/time -v's maximum RSS (embedded).
 
 The 1% change: after the first run, 1% of each system's customer records (every 100th record of
 the seeded world, in source-id order) get a new name written through the adapter (`write` with a
@@ -93,6 +94,18 @@ def _stat(pid: int) -> tuple[float, int, int] | None:
     return (utime + stime + cutime + cstime) / TICK, rss, ppid
 
 
+def _pss(pid: int) -> int:
+    """Proportional set size in bytes: a page shared by n processes counts 1/n in each. Forked Celery
+    task processes share most of their parent's pages, so summing their RSS counts those many times."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
 def _tree(roots: list[int]) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -114,6 +127,7 @@ class Sampler(threading.Thread):
     def __init__(self, roots):
         super().__init__(daemon=True)
         self.roots, self.samples, self.peak_rss, self.stop_flag = roots, [], 0, threading.Event()
+        self.peak_pss, self.peak_one_rss = 0, 0  # the tree's summed PSS; the largest single process's RSS
         self._dead_cpu: dict[int, float] = {}   # last CPU seen of processes no longer in the tree
         self._seen: dict[int, float] = {}
 
@@ -125,13 +139,15 @@ class Sampler(threading.Thread):
 
     def sample(self):
         pids = _tree(self.roots())
-        cpu, rss, now_seen = 0.0, 0, {}
+        cpu, rss, pss, now_seen = 0.0, 0, 0, {}
         for pid in pids:
             st = _stat(pid)
             if st:
                 now_seen[pid] = st[0]
                 cpu += st[0]
                 rss += st[1]
+                pss += _pss(pid)
+                self.peak_one_rss = max(self.peak_one_rss, st[1])
         # A process that vanished from the tree counts with its last seen CPU, unless its parent in the
         # tree reaped it (then the parent's cutime grew by it). Roots are long-lived here; task
         # processes are children of a root and reaped by it, so their CPU moves into cutime.
@@ -141,6 +157,7 @@ class Sampler(threading.Thread):
         self._seen = now_seen
         cpu += sum(v for p, v in self._dead_cpu.items() if p not in now_seen)
         self.peak_rss = max(self.peak_rss, rss)
+        self.peak_pss = max(self.peak_pss, pss)
         self.samples.append((time.time(), cpu))
 
     def roots_set(self):
@@ -366,7 +383,8 @@ def dags_test(env: dict, log: Path, timeout: float, sampler_box: dict, airflow_d
                                        "ORDER BY start_date DESC LIMIT 1")).one()
     return run_id, {"process_wall_s": round(elapsed, 1), "exit": proc.returncode, "dag_run_state": state,
                     "timed_out": timed_out,
-                    "max_rss_one_process_mb": round(maxrss / 2**20), "peak_rss_tree_mb": round(sampler.peak_rss / 2**20)}
+                    "max_rss_one_process_mb": round(maxrss / 2**20), "peak_rss_tree_mb": round(sampler.peak_rss / 2**20),
+                    "peak_pss_tree_mb": round(sampler.peak_pss / 2**20)}
 
 
 def audit_summary(store_url: str, run_id: str) -> dict | None:
@@ -525,6 +543,8 @@ def run_celery(args) -> dict:
             per_stage, total = stages(airflow_db, run_id, sampler)
             result[label] = {"run_id": run_id, "dag_run_state": state, **total,
                              "peak_rss_workers_mb": round(sampler.peak_rss / 2**20),
+                             "peak_pss_workers_mb": round(sampler.peak_pss / 2**20),
+                             "peak_rss_one_process_mb": round(sampler.peak_one_rss / 2**20),
                              "sandbox_cpu_s": round(_cpu_of(sb_pids) - sb_cpu0, 1), "stages": per_stage,
                              "summary": audit_summary(store_db, run_id), "trigger": out[-200:]}
             print(json.dumps(result[label], default=str), file=sys.stderr, flush=True)
@@ -571,7 +591,8 @@ def table(paths: list[Path]) -> str:
             lines.append(f"\n{k}: DAG run {x['wall_s']} s (first task start to last task end), CPU {x['cpu_s']} s, "
                          f"process {x.get('process_wall_s', '-')} s, peak RSS tree "
                          f"{x.get('peak_rss_tree_mb', x.get('peak_rss_workers_mb'))} MB, largest process "
-                         f"{x.get('max_rss_one_process_mb', '-')} MB, sandboxes' CPU {x['sandbox_cpu_s']} s, "
+                         f"{x.get('max_rss_one_process_mb', x.get('peak_rss_one_process_mb', '-'))} MB, peak PSS tree "
+                         f"{x.get('peak_pss_tree_mb', x.get('peak_pss_workers_mb', '-'))} MB, sandboxes' CPU {x['sandbox_cpu_s']} s, "
                          f"read {x['summary'] and x['summary'].get('read')}, writes {x['summary'] and x['summary'].get('writes')}")
         if "changes" in r:
             lines.append(f"\nchanges: {json.dumps({k: (v['changed'], v['of'], v['seconds']) for k, v in r['changes'].items()})}")
