@@ -684,10 +684,11 @@ def _batch_inputs(document: dict) -> list[dict]:
     return inputs
 
 
-def _address_inputs(document: dict) -> list[str]:
+def _v4_inputs(document: dict, kind: type, described: str) -> list:
+    """A v4 status batch's `inputs`: a non-empty list of `kind`, at most STATUS_BATCH_MAX."""
     inputs = document.get("inputs")
-    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
-        raise invalid("inputs is required and must be a non-empty list of strings")
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, kind) for i in inputs):
+        raise invalid(f"inputs is required and must be a non-empty list of {described}")
     if len(inputs) > STATUS_BATCH_MAX:
         raise invalid(f"Batch input is limited to {STATUS_BATCH_MAX} inputs; got {len(inputs)}",
                       errors=[{"message": f"At most {STATUS_BATCH_MAX} inputs", "code": "TOO_MANY_INPUTS",
@@ -695,16 +696,14 @@ def _address_inputs(document: dict) -> list[str]:
     return inputs
 
 
+def _address_inputs(document: dict) -> list[str]:
+    return _v4_inputs(document, str, "strings")
+
+
 def _status_inputs(document: dict) -> list[dict]:
     """A batch write's inputs, each checked as the single update checks its body (400 for the whole batch
     on the first that breaks the schema; nothing is written then)."""
-    inputs = document.get("inputs")
-    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, dict) for i in inputs):
-        raise invalid("inputs is required and must be a non-empty list of objects")
-    if len(inputs) > STATUS_BATCH_MAX:
-        raise invalid(f"Batch input is limited to {STATUS_BATCH_MAX} inputs; got {len(inputs)}",
-                      errors=[{"message": f"At most {STATUS_BATCH_MAX} inputs", "code": "TOO_MANY_INPUTS",
-                               "in": "inputs"}])
+    inputs = _v4_inputs(document, dict, "objects")
     for update in inputs:
         if not isinstance(update.get("subscriberIdString"), str):
             raise invalid("subscriberIdString is required and must be a string",
