@@ -3,8 +3,16 @@ against chaining: a component holding two records with strong evidence of being 
 (different birth dates, clearly different given names that are no nickname of each other, places
 that never meet, different emails and numbers, or a forbidden link) is rebuilt by adding its edges
 strongest first and refusing every edge that would join such a pair. A household sharing a phone
-and an address stays several people; one family email does not make one person."""
+and an address stays several people; one family email does not make one person.
+
+Weak links (names, perhaps a town: nothing identifying) come last and are judged per cluster
+(join_weak): a source system seldom holds one person twice, so a weak link into a cluster that
+already holds a record of the same system is evidence against it, and a cluster without one mild
+evidence for. Both rates are learned from the data: how often confidently linked people repeat a
+system, and how often another person's cluster of that size holds one of the systems."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -120,3 +128,119 @@ def _rebuild(labels: np.ndarray, a, b, weight, cannot: set, broken: set) -> np.n
     for group, rows in members.items():
         labels[list(rows)] = min(rows)
     return labels
+
+
+# --- weak links, judged per cluster ------------------------------------------------------------
+LARGEST_SIZE = 4       # clusters of this size or more share one row of the "other people" table
+MOST_SOURCES = 12      # a bitmask per cluster; with more systems than this the weak links go unadjusted
+LARGEST_JOINED = 20_000  # a weak link never joins two clusters with more pairs between them than this
+
+
+def source_codes(keys) -> np.ndarray:
+    """A small integer per row for its source system."""
+    names: dict[str, int] = {}
+    return np.fromiter((names.setdefault(source, len(names)) for source, _ in keys), dtype=np.int64, count=len(keys))
+
+
+def _masks(labels: np.ndarray, rows: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per label: the bitmask of its rows' systems, and its size (rows only)."""
+    mask = np.zeros(len(labels), dtype=np.int64)
+    np.bitwise_or.at(mask, labels[rows], np.left_shift(1, source[rows]))
+    return mask, np.bincount(labels[rows], minlength=len(labels))
+
+
+def repeat_rate(size: int, a: np.ndarray, b: np.ndarray, rows: np.ndarray, source: np.ndarray) -> float:
+    """How often one person's records (clusters of confident links) hold two records of one system:
+    the chance that two parts of one person share a system."""
+    labels = components(size, a, b)[rows]
+    counts = np.bincount(labels, minlength=size)
+    big = counts[labels] >= 2
+    lab, cells = labels[big], np.unique(labels[big] * 64 + source[rows][big])
+    distinct = np.bincount(cells // 64, minlength=size)
+    clusters = np.unique(lab)
+    repeated = np.count_nonzero(counts[clusters] > distinct[clusters])
+    return float((repeated + 0.5) / (len(clusters) + 1))
+
+
+def overlap_table(labels: np.ndarray, rows: np.ndarray, source: np.ndarray, systems: int) -> np.ndarray:
+    """(LARGEST_SIZE + 1) x 2**systems: the share of clusters of each size whose systems meet a mask,
+    i.e. how often another person's cluster holds a record of one of those systems."""
+    mask, sizes = _masks(labels, rows, source)
+    roots = np.unique(labels[rows])
+    width = 1 << systems
+    table = np.zeros((LARGEST_SIZE + 1, width))
+    every = np.arange(width)
+    meets = (every[:, None] & every[None, :]) != 0  # query mask x cluster mask
+    for k in range(1, LARGEST_SIZE + 1):
+        chosen = roots[(np.minimum(sizes[roots], LARGEST_SIZE) == k)]
+        counts = np.bincount(mask[chosen], minlength=width).astype(np.float64)
+        if counts.sum() == 0:
+            table[k] = 0.5
+            continue
+        table[k] = (meets @ counts + 0.5) / (counts.sum() + 1)
+    return table
+
+
+def join_weak(labels: np.ndarray, a: np.ndarray, b: np.ndarray, weight: np.ndarray, comparator: Comparator,
+              source: np.ndarray, repeat: float, rows: np.ndarray, bar: np.ndarray, lifts: np.ndarray,
+              forbidden: set[tuple[int, int]] = frozenset()) -> np.ndarray:
+    """Adds weak links (strongest first) between clusters when their weight, adjusted by what the two
+    clusters' systems say, reaches its `bar` (log2 odds) and no member of one is a cannot-link of the
+    other. The adjustment is a likelihood ratio: one person's two parts share a system with the
+    chance `repeat`; two people's clusters (of those sizes) with the chance the table gives."""
+    if len(a) == 0:
+        return labels
+    systems = int(source.max(initial=0)) + 1
+    if systems > MOST_SOURCES:
+        source, repeat = np.zeros_like(source), 1.0  # every cluster then "shares" the one system: no evidence
+        systems = 1
+    table = overlap_table(labels, rows, source, systems).tolist()
+    strongest = np.argsort(-weight, kind="stable").tolist()
+    weight, bar = weight.tolist(), bar.tolist()
+    mask, sizes = _masks(labels, rows, source)
+    order = np.argsort(labels, kind="stable")
+    starts = np.searchsorted(labels[order], np.arange(len(labels) + 1))
+    members: dict[int, list[int]] = {}
+    owner = labels.copy()
+    enemies: dict[int, set[int]] = {}
+    for x, y in forbidden:
+        enemies.setdefault(x, set()).add(y)
+        enemies.setdefault(y, set()).add(x)
+    for i in strongest:
+        x, y = int(a[i]), int(b[i])
+        gx, gy = _root(owner, x), _root(owner, y)
+        if gx == gy:
+            continue
+        mx, my, kx, ky = int(mask[gx]), int(mask[gy]), int(sizes[gx]), int(sizes[gy])
+        chance = math.sqrt(table[min(ky, LARGEST_SIZE)][mx] * table[min(kx, LARGEST_SIZE)][my])
+        chance = min(max(chance, 1e-3), 1 - 1e-3)
+        factor = min(repeat / chance, 1.0) if mx & my else ((1 - repeat) / (1 - chance) if lifts[i] else 1.0)
+        if weight[i] + math.log2(factor) < bar[i] or kx * ky > LARGEST_JOINED:
+            continue
+        left, right = members.get(gx), members.get(gy)
+        left = order[starts[gx]:starts[gx + 1]].tolist() if left is None else left
+        right = order[starts[gy]:starts[gy + 1]].tolist() if right is None else right
+        p, q = np.repeat(left, len(right)), np.tile(right, len(left))
+        if conflicts(comparator.levels(np.asarray(p), np.asarray(q))).any() or any(
+                enemies.get(r, set()) & set(right) for r in left):
+            continue
+        keep, drop = min(gx, gy), max(gx, gy)
+        owner[drop] = keep
+        members[keep] = left + right
+        members.pop(drop, None)
+        mask[keep] = mx | my
+        sizes[keep] = kx + ky
+    found = owner[labels]
+    while True:
+        higher = owner[found]
+        if np.array_equal(higher, found):
+            return found
+        found = higher
+
+
+def _root(owner: np.ndarray, x: int) -> int:
+    """The current cluster of a row (owner: a parent per row, a root is its own parent)."""
+    while owner[x] != x:
+        x = int(owner[x])
+    return x
+

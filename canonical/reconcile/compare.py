@@ -108,8 +108,12 @@ class Comparator:
 
     def _common(self, column: str) -> frozenset[str]:
         """Values held by many records: real names. Two of them a letter apart ('Donald', 'Ronald';
-        'Muller', 'Miller') are two names, not a slip; a slip is rare by nature."""
-        return common_values(self.features.vocab[column])
+        'Muller', 'Miller') are two names, not a slip; a slip is rare by nature. Kept per frozen table:
+        the clustering compares a few pairs at a time, many thousand times."""
+        key = f"common_{column}"
+        if key not in self.features.derived:
+            self.features.derived[key] = common_values(self.features.vocab[column])
+        return self.features.derived[key]
 
     def _given(self, a, b) -> np.ndarray:
         common = self._common("given")

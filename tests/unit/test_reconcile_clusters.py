@@ -116,3 +116,61 @@ def test_an_incremental_pass_looks_only_at_the_changed_neighbourhood(reference_m
     after, looked_at, _ = engine.update(before, changed)
     assert sorted(np.flatnonzero(looked_at).tolist()) == [7, 50]
     assert after[50] == after[7] and (after[:50] == before[:50]).all()
+
+
+def _weak_world(extra):
+    """30 people each with a HubSpot and a Shopify record sharing an email (confident links: no system
+    repeats), one more such person "Ana Lima" (rows 60, 61), then `extra` records."""
+    records = []
+    for i in range(31):
+        name = ("Ana", "Lima") if i == 30 else (f"Given{i}", f"Family{i}")
+        for source in ("hubspot", "shopify"):
+            records.append({"source": source, "given_name": name[0], "family_name": name[1],
+                            "emails": [f"person{i}@example.com"]})
+    return table(records + extra)
+
+
+def _edges(engine, features, weak):
+    """Every pair sharing an email linked by the rule; `weak`: (row, row, posterior) pairs that agree on
+    the names and the town only."""
+    from canonical.reconcile import compare
+    from canonical.reconcile.engine import DETERMINISTIC, RULES, Edges
+
+    a = list(range(0, 62, 2)) + [x for x, _, _ in weak]
+    b = list(range(1, 62, 2)) + [y for _, y, _ in weak]
+    gamma = np.zeros((len(a), len(compare.FIELDS)), dtype=np.int8)
+    for name in ("given", "family"):
+        gamma[:, compare.FIELDS.index(name)] = 1
+    gamma[:31, compare.FIELDS.index("email")] = 1
+    gamma[31:, compare.FIELDS.index("place")] = 1
+    weight = np.array([DETERMINISTIC] * 31 + [np.log2(p / (1 - p)) for _, _, p in weak], dtype=np.float32)
+    rule = np.array([RULES.index("exact_email")] * 31 + [0] * len(weak), dtype=np.int8)
+    return Edges(np.array(a), np.array(b), gamma, weight, rule, np.ones(len(a), dtype=bool))
+
+
+def test_a_weak_link_into_a_cluster_holding_a_record_of_its_own_system_is_refused():
+    # row 62: a second HubSpot "Ana Lima" with nothing but the name and the town; row 63 a Zendesk one
+    features = _weak_world([{"source": "hubspot", "given_name": "Ana", "family_name": "Lima"},
+                            {"source": "zendesk", "given_name": "Ana", "family_name": "Lima"}])
+    engine = Engine(features)
+    labels = engine.cluster_labels(_edges(engine, features, [(60, 62, 0.9), (60, 63, 0.85)]), Overrides())
+    assert labels[63] == labels[60] == labels[61]  # Zendesk had no record of her: the link holds
+    assert labels[62] != labels[60]  # HubSpot already has her: a namesake, not her
+
+
+def test_a_weak_link_below_its_bar_is_not_lifted_into_a_cluster_of_its_own_system():
+    features = _weak_world([{"source": "hubspot", "given_name": "Ana", "family_name": "Lima"}])
+    engine = Engine(features)
+    labels = engine.cluster_labels(_edges(engine, features, [(60, 62, 0.7)]), Overrides())
+    assert labels[62] != labels[60]
+
+
+def test_duplicates_within_one_system_that_share_an_email_still_merge(reference_model):
+    features = table([{"source": "hubspot", "given_name": "Ana", "family_name": "Lima", "emails": ["ana@example.com"]},
+                      {"source": "hubspot", "given_name": "Ana", "family_name": "Lima", "emails": ["ana@example.com"]},
+                      {"source": "shopify", "given_name": "Ana", "family_name": "Lima", "emails": ["ana@example.com"],
+                       "address": HOME}])
+    engine = Engine(features)
+    engine.model = reference_model
+    labels = engine.resolve(train=False).labels
+    assert len(set(labels.tolist())) == 1

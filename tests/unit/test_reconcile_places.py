@@ -100,4 +100,5 @@ def test_namesakes_in_one_town_need_more_than_a_coin_flip(monkeypatch):
     # both pairs at posterior 0.7: above the plain threshold, below the bar for name + town alone
     monkeypatch.setattr(fs, "weights", lambda *args, **kwargs: np.full(2, np.log2(0.7 / 0.3), dtype=np.float32))
     edges = engine.score(np.array([0, 0]), np.array([1, 2]), gamma, Overrides())
-    assert edges.accepted.tolist() == [False, True]
+    labels = engine.cluster_labels(edges, Overrides())
+    assert labels[0] == labels[2] and labels[1] != labels[0]
