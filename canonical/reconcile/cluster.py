@@ -9,10 +9,12 @@ Weak links (names, perhaps a town: nothing identifying) come last and are judged
 (join_weak): a source system seldom holds one person twice, so a weak link into a cluster that
 already holds a record of the same system is evidence against it, and a cluster without one mild
 evidence for. Both rates are learned from the data: how often confidently linked people repeat a
-system, and how often another person's cluster of that size holds one of the systems."""
+system, and how often another person's cluster of that size holds one of the systems (SystemRates,
+learned with the model and kept with it)."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -136,10 +138,48 @@ MOST_SOURCES = 12      # a bitmask per cluster; with more systems than this the 
 LARGEST_JOINED = 20_000  # a weak link never joins two clusters with more pairs between them than this
 
 
-def source_codes(keys) -> np.ndarray:
-    """A small integer per row for its source system."""
-    names: dict[str, int] = {}
-    return np.fromiter((names.setdefault(source, len(names)) for source, _ in keys), dtype=np.int64, count=len(keys))
+@dataclass
+class SystemRates:
+    """What join_weak weighs a weak link with: `repeat`, the chance that two parts of one person share
+    a system, and `overlap`, overlap_table() with the systems numbered in the order of `sources`.
+    They are learned in the pass that learns the model, over all its records, and kept with the
+    model: an incremental pass looks only at the clusters its changes touch, which are no fair sample
+    of all people, and rates learned there decided weak links near their bar otherwise than the full
+    pass had (the demo's second run wrote again)."""
+
+    sources: list[str]
+    repeat: float
+    overlap: list[list[float]]
+
+    @classmethod
+    def learn(cls, labels: np.ndarray, a: np.ndarray, b: np.ndarray, rows: np.ndarray, keys) -> "SystemRates":
+        """`labels`: the clusters of the strong links; (a, b): the confident links; `rows`: the
+        records to learn from."""
+        found = cls(sorted({source for source, _ in keys}), 1.0, [])
+        source = found.codes(keys)
+        systems = int(source.max(initial=0)) + 1
+        if len(found.sources) <= MOST_SOURCES:
+            found.repeat = repeat_rate(len(labels), a, b, rows, source)
+        found.overlap = overlap_table(labels, rows, source, systems).tolist()
+        return found
+
+    def codes(self, keys) -> np.ndarray | None:
+        """A small integer per row for its system; None if a row's system is not one of `sources`.
+        With more systems than a bitmask holds, every row gets 0: all clusters then "share" one
+        system, and with `repeat` 1 that is no evidence either way."""
+        if len(self.sources) > MOST_SOURCES:
+            return np.zeros(len(keys), dtype=np.int64)
+        number = {source: i for i, source in enumerate(self.sources)}
+        if any(source not in number for source, _ in keys):
+            return None
+        return np.fromiter((number[source] for source, _ in keys), dtype=np.int64, count=len(keys))
+
+    def as_dict(self) -> dict:
+        return {"sources": self.sources, "repeat": self.repeat, "overlap": self.overlap}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "SystemRates | None":
+        return None if data is None else cls(list(data["sources"]), float(data["repeat"]), data["overlap"])
 
 
 def _masks(labels: np.ndarray, rows: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -182,19 +222,16 @@ def overlap_table(labels: np.ndarray, rows: np.ndarray, source: np.ndarray, syst
 
 
 def join_weak(labels: np.ndarray, a: np.ndarray, b: np.ndarray, weight: np.ndarray, comparator: Comparator,
-              source: np.ndarray, repeat: float, rows: np.ndarray, bar: np.ndarray, lifts: np.ndarray,
+              source: np.ndarray, rates: SystemRates, rows: np.ndarray, bar: np.ndarray, lifts: np.ndarray,
               forbidden: set[tuple[int, int]] = frozenset()) -> np.ndarray:
     """Adds weak links (strongest first) between clusters when their weight, adjusted by what the two
     clusters' systems say, reaches its `bar` (log2 odds) and no member of one is a cannot-link of the
     other. The adjustment is a likelihood ratio: one person's two parts share a system with the
-    chance `repeat`; two people's clusters (of those sizes) with the chance the table gives."""
+    chance `rates.repeat`; two people's clusters (of those sizes) with the chance `rates.overlap` gives.
+    `source`: rates.codes() of the rows."""
     if len(a) == 0:
         return labels
-    systems = int(source.max(initial=0)) + 1
-    if systems > MOST_SOURCES:
-        source, repeat = np.zeros_like(source), 1.0  # every cluster then "shares" the one system: no evidence
-        systems = 1
-    table = overlap_table(labels, rows, source, systems).tolist()
+    table, repeat = rates.overlap, rates.repeat
     strongest = np.argsort(-weight, kind="stable").tolist()
     weight, bar = weight.tolist(), bar.tolist()
     mask, sizes = _masks(labels, rows, source)
@@ -243,4 +280,3 @@ def _root(owner: np.ndarray, x: int) -> int:
     while owner[x] != x:
         x = int(owner[x])
     return x
-

@@ -126,20 +126,34 @@ class Engine:
         labels = cluster.guarded(len(self.features), edges.a[strong], edges.b[strong],
                                  edges.weight[strong], self.comparator, forbidden, rows,
                                  {(min(p), max(p)) for p in overrides.forced})
+        rows = np.arange(len(self.features)) if rows is None else rows
+        rates, source = self._system_rates(labels, edges, strong, rows)  # learned even with no weak link: kept
         if not weak.any():
             return labels
-        rows = np.arange(len(self.features)) if rows is None else rows
-        source = cluster.source_codes(self.features.keys)
-        confident = strong & ((edges.rule > 0) | (fs.probability(edges.weight.copy()) >= fs.CONFIDENT))
-        repeat = cluster.repeat_rate(len(self.features), edges.a[confident], edges.b[confident], rows, source)
         # a shared system counts against every weak link; a missing one lifts only a link in one town
         # (measured on generated worlds: lifting name-only links too merged 1.8% of clusters wrongly)
         in_place = _name_and_place_only(edges.gamma[weak])
         bars = np.where(in_place, self.settings.name_and_place_threshold, self.settings.threshold)
-        self.say(f"match: {int(weak.sum())} weak links; a system repeats within {repeat:.1%} of confidently linked people")
+        self.say(f"match: {int(weak.sum())} weak links; a system repeats within {rates.repeat:.1%} "
+                 f"of confidently linked people")
         return cluster.join_weak(labels, edges.a[weak], edges.b[weak], edges.weight[weak], self.comparator,
-                                 source, repeat, rows, np.log2(bars / (1 - bars)),
+                                 source, rates, rows, np.log2(bars / (1 - bars)),
                                  in_place, forbidden)
+
+    def _system_rates(self, labels: np.ndarray, edges: Edges, strong: np.ndarray, rows: np.ndarray
+                      ) -> tuple[cluster.SystemRates, np.ndarray]:
+        """The rates the model was learned with, if it holds them and knows every system; else learned
+        here, from the rows of this pass, and kept with the model. A model is learned in a pass over
+        all its records, so that is where they are learned; an incremental pass then reuses them."""
+        rates = cluster.SystemRates.from_dict(self.model.systems if self.model is not None else None)
+        source = rates.codes(self.features.keys) if rates is not None else None
+        if source is not None:
+            return rates, source
+        confident = strong & ((edges.rule > 0) | (fs.probability(edges.weight.copy()) >= fs.CONFIDENT))
+        rates = cluster.SystemRates.learn(labels, edges.a[confident], edges.b[confident], rows, self.features.keys)
+        if self.model is not None:
+            self.model.systems = rates.as_dict()
+        return rates, rates.codes(self.features.keys)
 
     def train(self, a: np.ndarray, gamma: np.ndarray) -> fs.Model:
         """m from two label-free training sets (pairs sharing an email; pairs sharing a name), each

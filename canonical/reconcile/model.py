@@ -34,6 +34,9 @@ class Model:
     history: list[float] = field(default_factory=list)
     records: int = 0  # how many records it was learned on
     support: dict[str, float] = field(default_factory=dict)  # expected matches that knew each field
+    # how often systems repeat within people and overlap between them (cluster.SystemRates.as_dict()),
+    # learned by the clustering of the pass that learned m and u; None until that pass clusters
+    systems: dict | None = None
 
     def log2_factors(self) -> np.ndarray:
         """(fields x max levels + 1) table of log2(m/u); missing (level 0) is 0."""
@@ -45,14 +48,15 @@ class Model:
         return table
 
     def as_dict(self) -> dict:
-        return {"m": self.m, "u": self.u, "prior": self.prior, "iterations": self.iterations, "records": self.records}
+        return {"m": self.m, "u": self.u, "prior": self.prior, "iterations": self.iterations, "records": self.records,
+                "systems": self.systems}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Model":
         """A model stored before a field existed weighs that field 0 (m = u) until it is learned again."""
         neutral = {name: [0.0] + [1.0 / len(levels)] * len(levels) for name, levels in LEVELS.items()}
         return cls(m={**neutral, **data["m"]}, u={**neutral, **data["u"]}, prior=data["prior"],
-                   iterations=data.get("iterations", 0), records=data.get("records", 0))
+                   iterations=data.get("iterations", 0), records=data.get("records", 0), systems=data.get("systems"))
 
 
 def _distribution(levels: np.ndarray, weights: np.ndarray, count: int) -> list[float]:

@@ -134,8 +134,11 @@ def combine(run_id: str) -> tuple[snapshot.Plan, snapshot.Snapshot, str]:
     merged = _merge(run_id, "edges", start.partitions, len(start.features), ("gamma", "weight", "rule"))
     edges = Edges(merged["a"], merged["b"], merged["gamma"], merged["weight"], merged["rule"],
                   np.ones(len(merged["a"]), dtype=bool))
-    model = fs.Model.from_dict(_get_json(run_id, "model.json"))
-    resolved = Engine(start.features).cluster_labels(edges, start.overrides, start.within)
+    engine = Engine(start.features)
+    engine.model = fs.Model.from_dict(_get_json(run_id, "model.json"))
+    # with the model: an incremental run reuses its system rates, a full run's model learns them here
+    resolved = engine.cluster_labels(edges, start.overrides, start.within)
+    model = engine.model
     if start.full:
         labels, subset = resolved, np.ones(len(start.keys), dtype=bool)
     else:  # as Engine.update: only the neighbourhood takes new labels, every other cluster keeps its own

@@ -50,7 +50,8 @@ def plan(records: dict[Key, dict], changed: set[Key], previous: dict[Key, str],
         features.add(records[key])
     features.freeze()
     row = {key: i for i, key in enumerate(keys)}
-    full = model is None or not previous or len(keys) > RETRAIN_GROWTH * model.get("records", 0)
+    full = model is None or not previous or len(keys) > RETRAIN_GROWTH * model.get("records", 0) \
+        or not _knows_systems(model, keys)
     found = Plan(keys, features, _override_rows(overrides, row), full, None if full else model)
     if not full:
         found.previous = _previous_labels(keys, previous)
@@ -71,6 +72,15 @@ def resolve(records: dict[Key, dict], changed: set[Key], previous: dict[Key, str
         engine.model = fs.Model.from_dict(start.model)
         labels, subset, result = engine.update(start.previous, start.dirty, start.overrides)
     return assemble(start.keys, labels, subset, result.edges, engine.model, start.full)
+
+
+def _knows_systems(model: dict, keys: list[Key]) -> bool:
+    """Whether the stored model holds the clustering's system rates for every system in the store. A
+    model stored before they were kept, or one that never saw a system now connected, is learned again
+    in a full run rather than patched from an incremental pass's neighbourhood: that neighbourhood is
+    no fair sample of people, and the clusters the old rules made are all decided again once."""
+    systems = model.get("systems")
+    return systems is not None and {source for source, _ in keys} <= set(systems["sources"])
 
 
 def _override_rows(overrides, row: dict[Key, int]) -> Overrides:

@@ -52,7 +52,9 @@ def events(kind: str) -> list[ClusterEvent]:
         return list(s.scalars(select(ClusterEvent).where(ClusterEvent.kind == kind)))
 
 
-A, B, C, D = ("zendesk", "1"), ("hubspot", "2"), ("shopify", "3"), ("mailchimp", "4")
+# D is of a system the first run already saw: a system new to the store makes the next run full, since
+# the rates the clustering learned with the model know nothing of it (snapshot._knows_systems)
+A, B, C, D = ("zendesk", "1"), ("hubspot", "2"), ("shopify", "3"), ("shopify", "4")
 
 
 def test_ids_stay_through_growth_a_merge_and_a_split():
