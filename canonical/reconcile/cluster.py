@@ -223,12 +223,18 @@ def overlap_table(labels: np.ndarray, rows: np.ndarray, source: np.ndarray, syst
 
 def join_weak(labels: np.ndarray, a: np.ndarray, b: np.ndarray, weight: np.ndarray, comparator: Comparator,
               source: np.ndarray, rates: SystemRates, rows: np.ndarray, bar: np.ndarray, lifts: np.ndarray,
-              forbidden: set[tuple[int, int]] = frozenset()) -> np.ndarray:
+              forbidden: set[tuple[int, int]] = frozenset(), concord: np.ndarray | None = None) -> np.ndarray:
     """Adds weak links (strongest first) between clusters when their weight, adjusted by what the two
     clusters' systems say, reaches its `bar` (log2 odds) and no member of one is a cannot-link of the
     other. The adjustment is a likelihood ratio: one person's two parts share a system with the
     chance `rates.repeat`; two people's clusters (of those sizes) with the chance `rates.overlap` gives.
-    `source`: rates.codes() of the rows."""
+    `source`: rates.codes() of the rows.
+
+    `concord`: the Concord customer id each row carries (-1: none). A weak link never joins two
+    clusters that carry only different ones. Those ids are Concord's own earlier decision that these
+    are two customers, and once it has synced, the names a weak link rests on are often names it
+    wrote itself (a nameless record takes its customer's golden name): agreement its own writes
+    made, not new evidence. An identifier or a rule still joins them."""
     if len(a) == 0:
         return labels
     table, repeat = rates.overlap, rates.repeat
@@ -259,7 +265,7 @@ def join_weak(labels: np.ndarray, a: np.ndarray, b: np.ndarray, weight: np.ndarr
         right = order[starts[gy]:starts[gy + 1]].tolist() if right is None else right
         p, q = np.repeat(left, len(right)), np.tile(right, len(left))
         if conflicts(comparator.levels(np.asarray(p), np.asarray(q))).any() or any(
-                enemies.get(r, set()) & set(right) for r in left):
+                enemies.get(r, set()) & set(right) for r in left) or _told_apart(concord, left, right):
             continue
         keep, drop = min(gx, gy), max(gx, gy)
         owner[drop] = keep
@@ -273,6 +279,14 @@ def join_weak(labels: np.ndarray, a: np.ndarray, b: np.ndarray, weight: np.ndarr
         if np.array_equal(higher, found):
             return found
         found = higher
+
+
+def _told_apart(concord: np.ndarray | None, left: list[int], right: list[int]) -> bool:
+    """Whether both sides carry Concord customer ids and share none."""
+    if concord is None:
+        return False
+    mine, theirs = set(concord[left].tolist()) - {-1}, set(concord[right].tolist()) - {-1}
+    return bool(mine) and bool(theirs) and not mine & theirs
 
 
 def _root(owner: np.ndarray, x: int) -> int:

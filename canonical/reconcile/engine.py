@@ -138,7 +138,7 @@ class Engine:
                  f"of confidently linked people")
         return cluster.join_weak(labels, edges.a[weak], edges.b[weak], edges.weight[weak], self.comparator,
                                  source, rates, rows, np.log2(bars / (1 - bars)),
-                                 in_place, forbidden)
+                                 in_place, forbidden, self.features.column("concord"))
 
     def _system_rates(self, labels: np.ndarray, edges: Edges, strong: np.ndarray, rows: np.ndarray
                       ) -> tuple[cluster.SystemRates, np.ndarray]:

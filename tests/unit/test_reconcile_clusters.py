@@ -118,15 +118,15 @@ def test_an_incremental_pass_looks_only_at_the_changed_neighbourhood(reference_m
     assert after[50] == after[7] and (after[:50] == before[:50]).all()
 
 
-def _weak_world(extra):
+def _weak_world(extra, ana=None):
     """30 people each with a HubSpot and a Shopify record sharing an email (confident links: no system
-    repeats), one more such person "Ana Lima" (rows 60, 61), then `extra` records."""
+    repeats), one more such person "Ana Lima" (rows 60, 61; `ana`: more fields of hers), then `extra`."""
     records = []
     for i in range(31):
         name = ("Ana", "Lima") if i == 30 else (f"Given{i}", f"Family{i}")
         for source in ("hubspot", "shopify"):
             records.append({"source": source, "given_name": name[0], "family_name": name[1],
-                            "emails": [f"person{i}@example.com"]})
+                            "emails": [f"person{i}@example.com"], **((ana or {}) if i == 30 else {})})
     return table(records + extra)
 
 
@@ -156,6 +156,18 @@ def test_a_weak_link_into_a_cluster_holding_a_record_of_its_own_system_is_refuse
     labels = engine.cluster_labels(_edges(engine, features, [(60, 62, 0.9), (60, 63, 0.85)]), Overrides())
     assert labels[63] == labels[60] == labels[61]  # Zendesk had no record of her: the link holds
     assert labels[62] != labels[60]  # HubSpot already has her: a namesake, not her
+
+
+@pytest.mark.parametrize("theirs, joined", [("cus_2", False), ("cus_1", True), (None, True)])
+def test_a_weak_link_does_not_undo_concords_own_decision_that_two_customers_differ(theirs, joined):
+    # Ana's records carry the id Concord wrote (cus_1); a Zendesk "Ana Lima" carrying another customer's
+    # id shares only the name with her, as a name Concord wrote into a nameless record would
+    features = _weak_world([{"source": "zendesk", "given_name": "Ana", "family_name": "Lima",
+                             **({"external_ids": {"concord": theirs}} if theirs else {})}],
+                           ana={"external_ids": {"concord": "cus_1"}})
+    engine = Engine(features)
+    labels = engine.cluster_labels(_edges(engine, features, [(60, 62, 0.95)]), Overrides())
+    assert bool(labels[62] == labels[60]) == joined
 
 
 def test_a_weak_link_below_its_bar_is_not_lifted_into_a_cluster_of_its_own_system():
