@@ -5,10 +5,10 @@ keeps customer ids stable (ids.py), applies survivorship (survive.py) and stores
 link evidence, merge/split events and the learned model (persist.py)."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from canonical import progress
-from canonical.store import Link, SourceRecord, session
+from canonical.store import GoldenCustomer, Link, SourceRecord, session
 from canonical.store.models import MatchModel
 
 
@@ -30,7 +30,10 @@ def reconcile(run_id: str, writes_for: list[str] | None = None, retry_failed: bo
 def read_store(s, run_id: str) -> tuple[list, dict, set, dict, MatchModel | None]:
     """What a reconcile starts from: the live source records (rows and canonical forms by key), those
     this run changed, the links as they were, and the latest learned model."""
-    rows = list(s.scalars(select(SourceRecord).where(SourceRecord.deleted.is_(False))))
+    # Columns, not ORM objects: no raw payloads, no identity map (a few hundred thousand rows).
+    rows = s.execute(select(SourceRecord.source, SourceRecord.source_id, SourceRecord.canonical,
+                            SourceRecord.content_hash, SourceRecord.last_changed_run, SourceRecord.sync_state,
+                            SourceRecord.golden_stale).where(SourceRecord.deleted.is_(False))).all()
     records = {(r.source, r.source_id): r.canonical for r in rows}
     changed = {(r.source, r.source_id) for r in rows if r.last_changed_run == run_id}
     previous = {(l.source, l.source_id): l.customer_id for l in s.scalars(select(Link))}
@@ -52,9 +55,60 @@ def persist_clusters(s, rows: list, found, previous: dict, run_id: str, writes_f
     carried = {k: (c.get("external_ids") or {}).get("concord") for k, c in records.items()}
     customer_ids = ids.assign(found.clusters, previous, carried)
     states = {(r.source, r.source_id): r.sync_state for r in rows if r.sync_state}
-    stats = persist.store(s, found, customer_ids, records, previous, run_id, states)
+    stale = {(r.source, r.source_id) for r in rows if r.golden_stale}
+    stats = persist.store(s, found, customer_ids, records, previous, run_id, states, stale)
+    persist.mark_fresh(s, stale, {(r.source, r.source_id) for r in rows
+                                  if r.last_changed_run == run_id and _edited_in(r.sync_state, run_id)})
     if writes_for is not None:
         s.flush()
-        stats["revived"] = outbox.revive_dead(s) if retry_failed else 0
-        stats["planned"] = {system: outbox.enqueue(s, run_id, system, plan(s, system)) for system in writes_for}
+        stats["revived"], scope = _released(s, retry_failed, found.full)
+        stats["planned"] = {system: outbox.enqueue(s, run_id, system, plan(s, system, scope(system)), scope(system))
+                            for system in writes_for}
+        _planned(s, writes_for, run_id)
     return stats
+
+
+def _edited_in(state: dict | None, run_id: str) -> bool:
+    """Whether the run read a person's edit of the record: survivorship counts it fresh in this run only."""
+    return any(edit.get("run") == run_id for edit in ((state or {}).get("edits") or {}).values())
+
+
+def _released(s, retry_failed: bool, full: bool) -> tuple[int, callable]:
+    """Releases the dead letters when asked. Returns how many, and per system the customers to plan for
+    (None: the system's plan must be complete). An incremental run's plan covers the golden records
+    computed again since the last plan (plan_pending) and the customers of released dead letters,
+    where the system was planned before under the same policy: every other customer's records and
+    golden record are as that plan saw them. A full run, a new system or a new policy plans everyone."""
+    from canonical.store import PlanState
+    from canonical.sync import outbox
+
+    revived = outbox.revive_dead(s) if retry_failed else []
+    if full:
+        return len(revived), lambda system: None
+    same = {state.system for state in s.scalars(select(PlanState)) if state.policy_digest == policy_digest(state.system)}
+    pending = set(s.scalars(select(GoldenCustomer.customer_id).where(GoldenCustomer.plan_pending.is_(True),
+                                                                      GoldenCustomer.retired.is_(False))))
+    pending |= {cid for cid in revived if cid}
+    return len(revived), lambda system: pending if system in same else None
+
+
+def _planned(s, systems: list[str], run_id: str) -> None:
+    """Records the plans made; golden records stay pending while a system planned before was left out."""
+    from canonical.store import PlanState
+    from canonical.store.models import utcnow
+
+    states = {state.system: state for state in s.scalars(select(PlanState))}
+    for system in systems:
+        state = states.get(system) or s.merge(PlanState(system=system, policy_digest="", run_id=run_id))
+        state.policy_digest, state.run_id, state.planned_at = policy_digest(system), run_id, utcnow()
+    if set(states) <= set(systems):
+        s.execute(update(GoldenCustomer).where(GoldenCustomer.plan_pending.is_(True)).values(plan_pending=False))
+
+
+def policy_digest(system: str) -> str:
+    from dataclasses import asdict
+
+    from canonical.hashing import digest
+    from canonical.sync import policy
+
+    return digest(asdict(policy.load(system)))

@@ -3,43 +3,108 @@ changed), links with the rule and score that made them, the link evidence of the
 resolved, merge and split events, retired customers and the model a full run learned."""
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from canonical.hashing import digest
 from canonical.reconcile import ids as stable_ids
 from canonical.reconcile import survive
 from canonical.reconcile.snapshot import Snapshot
-from canonical.store import GoldenCustomer, Link
+from canonical.store import GoldenCustomer, Link, SourceRecord
 from canonical.store.models import ClusterEvent, MatchEvidence, MatchModel
 from canonical.sync import edits
 
+CHUNK = 500  # keys per IN (...): well under every database's bound on parameters
+
 
 def store(s: Session, found: Snapshot, customer_ids: list[str], records: dict, previous: dict, run_id: str,
-          states: dict | None = None) -> dict:
-    """`states`: sync state per record key (edits and consent Concord wrote), for survivorship."""
+          states: dict | None = None, stale: set | None = None) -> dict:
+    """`states`: sync state per record key (edits and consent Concord wrote), for survivorship; `stale`:
+    the records whose golden record has not been computed from them as they are now (all, if None).
+    Every golden record computed again waits for a plan of the writes it calls for (plan_pending).
+
+    A full run recomputes every golden record. An incremental run recomputes those of the clusters it
+    resolved again, of clusters holding a stale record and of golden records made with other
+    survivorship rules: any other golden record is a function of the same records, states and rules as
+    when it was stored, so it is as stored, and so are its links."""
     states = states or {}
+    rules = survive.rules_digest()
     stats = {"records": len(records), "customers": len(found.clusters), "new": 0, "updated": 0, "unchanged": 0,
              "retired": 0, "links_changed": 0, "mode": "full" if found.full else "incremental",
              "resolved_records": sum(len(c) for c, t in zip(found.clusters, found.touched) if t)}
-    goldens = {g.customer_id: g for g in s.scalars(select(GoldenCustomer))}
-    links = {(l.source, l.source_id): l for l in s.scalars(select(Link))}
-    for members, cid, touched in zip(found.clusters, customer_ids, found.touched):
+    if found.full or stale is None:
+        redo = list(range(len(found.clusters)))
+    else:
+        off_rules = _other_rules(s, rules)
+        redo = [i for i, (members, cid, touched) in enumerate(zip(found.clusters, customer_ids, found.touched))
+                if touched or cid in off_rules or any(key in stale for key in members)]
+    live = set(customer_ids)
+    gone = [key for key in previous if key not in records]  # deleted at their source: linked nowhere now
+    live_before = set(s.scalars(select(GoldenCustomer.customer_id).where(GoldenCustomer.retired.is_(False))))
+    goldens = _rows_by(s, GoldenCustomer, GoldenCustomer.customer_id,
+                       {customer_ids[i] for i in redo} | (live_before - live))
+    links = _links_of(s, [key for i in redo for key in found.clusters[i]] + gone)
+    for i in redo:
+        members, cid = found.clusters[i], customer_ids[i]
         fields, lineage = survive.golden(cid, [edits.for_survivorship(records[k], states.get(k), run_id)
                                                for k in members])
-        stats[_upsert_golden(s, goldens.get(cid), cid, fields, lineage, run_id)] += 1
+        stats[_upsert_golden(s, goldens.get(cid), cid, fields, lineage, run_id, rules)] += 1
         for key in members:
             rule, score = found.link_rules.get(key) or _kept(links.get(key))
             stats["links_changed"] += _upsert_link(s, links.pop(key, None), key, cid, rule, score, run_id)
+    stats["unchanged"] += len(found.clusters) - len(redo)
     s.flush()
-    for gone in links.values():  # records deleted at their source no longer link anywhere
-        s.delete(gone)
-    stats["retired"] = _retire(goldens, set(customer_ids), run_id)
+    for key in gone:
+        if key in links:
+            s.delete(links.pop(key))
+    stats["retired"] = _retire(goldens, live, run_id)
     _store_evidence(s, found, customer_ids, run_id)
     stats.update(_store_events(s, found, customer_ids, previous, run_id))
     if found.full:
         s.merge(MatchModel(run_id=run_id, parameters=found.model.as_dict()))
+    stats["recomputed"] = len(redo)
     return stats
+
+
+def mark_fresh(s: Session, stale: set, changed_now: set) -> None:
+    """The stale records' golden records are computed now; those with an edit this run read stay stale
+    for the next run, whose survivorship no longer counts the edit as fresh."""
+    done: dict[str, list[str]] = {}
+    for source, source_id in stale - changed_now:
+        done.setdefault(source, []).append(source_id)
+    for source, ids in done.items():
+        for start in range(0, len(ids), CHUNK):
+            s.execute(update(SourceRecord).where(SourceRecord.source == source,
+                                                 SourceRecord.source_id.in_(ids[start:start + CHUNK]))
+                      .values(golden_stale=False))
+
+
+def _other_rules(s: Session, rules: str) -> set[str]:
+    return set(s.scalars(select(GoldenCustomer.customer_id).where(
+        GoldenCustomer.retired.is_(False),
+        (GoldenCustomer.rules_digest.is_(None)) | (GoldenCustomer.rules_digest != rules))))
+
+
+def _rows_by(s: Session, model, column, values: set) -> dict:
+    values = sorted(values)
+    found = {}
+    for start in range(0, len(values), CHUNK):
+        found.update({getattr(row, column.key): row for row in s.scalars(
+            select(model).where(column.in_(values[start:start + CHUNK])))})
+    return found
+
+
+def _links_of(s: Session, keys: list) -> dict:
+    by_source: dict[str, list[str]] = {}
+    for source, source_id in keys:
+        by_source.setdefault(source, []).append(source_id)
+    found = {}
+    for source, ids in by_source.items():
+        ids.sort()
+        for start in range(0, len(ids), CHUNK):
+            found.update({(l.source, l.source_id): l for l in s.scalars(
+                select(Link).where(Link.source == source, Link.source_id.in_(ids[start:start + CHUNK])))})
+    return found
 
 
 def _kept(row) -> tuple[str, float | None]:
@@ -76,12 +141,14 @@ def _store_events(s: Session, found: Snapshot, customer_ids: list[str], previous
     return {"merges": sum(e["kind"] == "merge" for e in events), "splits": sum(e["kind"] == "split" for e in events)}
 
 
-def _upsert_golden(s: Session, row, cid: str, fields: dict, lineage: dict, run_id: str) -> str:
+def _upsert_golden(s: Session, row, cid: str, fields: dict, lineage: dict, run_id: str, rules: str) -> str:
     content = digest({"fields": fields, "lineage": lineage})
     if row is None:
         s.add(GoldenCustomer(customer_id=cid, fields=fields, lineage=lineage, content_hash=content,
-                             created_run=run_id, updated_run=run_id, retired=False))
+                             created_run=run_id, updated_run=run_id, retired=False, rules_digest=rules,
+                             plan_pending=True))
         return "new"
+    row.rules_digest, row.plan_pending = rules, True
     if row.content_hash == content and not row.retired:
         return "unchanged"
     row.fields, row.lineage, row.content_hash, row.updated_run, row.retired = fields, lineage, content, run_id, False

@@ -14,12 +14,23 @@ from pathlib import Path
 
 import yaml
 
+from canonical.hashing import digest
 from canonical.reconcile import normalize
 from canonical.reconcile.consent import golden_consent
 
 CONFIG = Path(__file__).resolve().parents[1] / "survivorship.yaml"
 RULES = ("most_recent_edit", "most_frequent", "most_recent", "source_priority", "most_complete", "most_corroborated")
 FIELDS = ("given_name", "family_name", "full_name", "emails", "phones", "address", "birth_date")
+
+
+# Part of rules_digest: raise it when a change to this module's code changes what the rules choose,
+# so that every stored golden record is computed again (as a changed survivorship.yaml does).
+VERSION = 1
+
+
+def rules_digest(path: str = str(CONFIG)) -> str:
+    """What the golden records are computed with: the configured rules and the version of their code."""
+    return digest({"version": VERSION, "config": load_config(path)})
 
 
 @lru_cache(maxsize=4)

@@ -138,6 +138,8 @@ def _upsert(s: Session, raw: dict, canonical: dict, run_id: str, known: dict) ->
     outcome = "unchanged" if row.content_hash == new_hash else "changed"
     if outcome == "changed":
         row.sync_state = edits.observe(row.sync_state, row.canonical, canonical, run_id)
+    if canonical != row.canonical:  # a new updated_at alone can turn a most_recent survivorship rule
+        row.golden_stale = True
     row.raw, row.canonical, row.source_updated_at = raw, canonical, updated_at
     if outcome == "changed":
         row.content_hash, row.deleted, row.last_changed_run = new_hash, bool(canonical.get("deleted")), run_id

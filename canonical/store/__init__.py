@@ -12,9 +12,10 @@ from canonical.store.models import (
     SourceRecord,
     SyncLogEntry,
 )
-from canonical.store.sync_models import OutboxEntry, Suppression
+from canonical.store.sync_models import OutboxEntry, PlanState, Suppression
 
 __all__ = [
-    "Activity", "Base", "Cursor", "GoldenCustomer", "Link", "OutboxEntry", "QuarantinedRecord", "Run", "SourceRecord",
+    "Activity", "Base", "Cursor", "GoldenCustomer", "Link", "OutboxEntry", "PlanState", "QuarantinedRecord", "Run",
+    "SourceRecord",
     "Suppression", "SyncLogEntry", "db_url", "engine", "migrate", "session",
 ]

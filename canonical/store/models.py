@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+                        true)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -42,6 +43,11 @@ class SourceRecord(Base):
     # {"edits": {field: {"at", "run"}}, "consent": {channel: {"status", "at"}}}: see
     # canonical/sync/edits.py. Null until the record is first edited or written.
     sync_state: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # Its customer's golden record has not been computed from it as it is now: set when a read or a
+    # write-back changes the record (its updated_at included), cleared by the reconcile that recomputes
+    # the golden record. A record with an edit read by a run stays set for one more run, since
+    # survivorship counts an edit fresh only in the run that read it.
+    golden_stale: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Activity(Base):
@@ -77,6 +83,10 @@ class GoldenCustomer(Base):
     created_run: Mapped[str] = mapped_column(String(255))
     updated_run: Mapped[str] = mapped_column(String(255))
     retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The survivorship rules it was computed with (canonical/survivorship.yaml): changed rules recompute it.
+    rules_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Computed again since the systems' writes were last planned for it (a dry run plans nothing).
+    plan_pending: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Link(Base):

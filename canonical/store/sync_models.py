@@ -8,6 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from canonical.store.models import Base, utcnow
 
+OUTBOX_OPEN = ("pending", "failed")  # the statuses of a write that still waits for delivery
+
 
 class OutboxEntry(Base):
     """One planned write to one record of one system, committed before anything is sent, so that a
@@ -40,3 +42,16 @@ class Suppression(Base):
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PlanState(Base):
+    """When a system's writes were last planned, and under which write-back policy: an incremental run
+    plans only the customers whose golden record changed since, and only while the policy is the same
+    (a new policy, such as creation turned on, can want writes for anybody)."""
+
+    __tablename__ = "plan_states"
+
+    system: Mapped[str] = mapped_column(String(64), primary_key=True)
+    policy_digest: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str] = mapped_column(String(255))
+    planned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -99,7 +99,7 @@ def _remember(s: Session, write: PlannedWrite) -> None:
     canonical = copy.deepcopy(row.canonical)  # a fresh object, so the ORM sees the JSON change
     for field, (_, after) in write.fields.items():
         mappings.set_path(canonical, field, after)
-    row.canonical, row.content_hash = canonical, content_hash(canonical)
+    row.canonical, row.content_hash, row.golden_stale = canonical, content_hash(canonical), True
     golden = s.get(GoldenCustomer, write.customer_id)
     row.sync_state = edits.wrote(row.sync_state, {f: after for f, (_, after) in write.fields.items()},
                                  (golden.fields if golden else {}).get("consent"))

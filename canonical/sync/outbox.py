@@ -10,20 +10,23 @@ from sqlalchemy.orm import Session
 
 from canonical.store import OutboxEntry
 from canonical.store.models import utcnow
+from canonical.store.sync_models import OUTBOX_OPEN
 from canonical.sync.plan import PlannedWrite
 
-OPEN = ("pending", "failed")
+OPEN = OUTBOX_OPEN
 
 
-def enqueue(s: Session, run_id: str, system: str, writes: list[PlannedWrite]) -> int:
+def enqueue(s: Session, run_id: str, system: str, writes: list[PlannedWrite], scope: set[str] | None = None) -> int:
     """Makes the outbox hold exactly the system's plan; returns how many writes wait for delivery.
-    The plan is complete: a waiting write it no longer contains is closed as superseded (the record
-    holds the value now, or a person changed it since: sending it late would overwrite their edit).
+    The plan is complete (for the customers of `scope`, when a plan covers only those): a waiting write
+    it no longer contains is closed as superseded (the record holds the value now, or a person changed
+    it since: sending it late would overwrite their edit); waiting writes of other customers stay.
     A waiting write planned again unchanged stays as it is, with its attempts; a write the system
     refused for good (a dead letter) is not planned again until it is replayed."""
     dead = _dead_letters(s)
     waiting = {_target(e.system, e.action, e.source_id, e.customer_id): e
-               for e in s.scalars(select(OutboxEntry).where(OutboxEntry.system == system, OutboxEntry.status.in_(OPEN)))}
+               for e in s.scalars(select(OutboxEntry).where(OutboxEntry.system == system, OutboxEntry.status.in_(OPEN)))
+               if scope is None or e.customer_id in scope}
     kept = 0
     for write in writes:
         fields = {f: list(pair) for f, pair in write.fields.items()}
@@ -61,10 +64,13 @@ def waiting(s: Session, system: str) -> list[OutboxEntry]:
                           .order_by(OutboxEntry.id)))
 
 
-def revive_dead(s: Session) -> int:
+def revive_dead(s: Session) -> list[str | None]:
     """Closes every dead letter as replayed (`concord sync --retry-failed`), so that the plan that
-    follows queues again each write that is still wanted, and none that no longer is."""
-    return s.execute(update(OutboxEntry).where(OutboxEntry.status == "dead").values(status="replayed")).rowcount
+    follows queues again each write that is still wanted, and none that no longer is. Returns the
+    customer of each (the plan must cover them)."""
+    customers = list(s.scalars(select(OutboxEntry.customer_id).where(OutboxEntry.status == "dead")))
+    s.execute(update(OutboxEntry).where(OutboxEntry.status == "dead").values(status="replayed"))
+    return customers
 
 
 def as_planned(entry: OutboxEntry) -> PlannedWrite:

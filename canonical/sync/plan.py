@@ -11,9 +11,12 @@ from sqlalchemy.orm import Session
 
 from canonical.mapping import EMPTY, get_path
 from canonical.reconcile import normalize
-from canonical.store import GoldenCustomer, Link, SourceRecord
+from canonical.store import GoldenCustomer, Link, OutboxEntry, SourceRecord
+from canonical.store.sync_models import OUTBOX_OPEN
 from canonical.sync import policy as policies
 from canonical.sync.values import equivalent, wanted
+
+CHUNK = 500  # customer ids per IN (...)
 
 
 @dataclass(frozen=True)
@@ -24,21 +27,30 @@ class PlannedWrite:
     fields: dict  # canonical field -> (before, after)
 
 
-def plan(s: Session, system: str) -> list[PlannedWrite]:
+def plan(s: Session, system: str, scope: set[str] | None = None) -> list[PlannedWrite]:
+    """Every write the system needs; with `scope`, only those of these customers (an incremental run's,
+    whose other customers are as the last plan saw them)."""
     policy = policies.load(system)
-    rows = list(s.execute(
-        select(SourceRecord.source_id, SourceRecord.canonical, Link.customer_id, GoldenCustomer.fields)
-        .join(Link, (Link.source == SourceRecord.source) & (Link.source_id == SourceRecord.source_id))
-        .join(GoldenCustomer, GoldenCustomer.customer_id == Link.customer_id)
-        .where(SourceRecord.source == system, SourceRecord.deleted.is_(False), GoldenCustomer.retired.is_(False))
-        .order_by(SourceRecord.source_id)))
-    writes, taken = [], _taken(rows, policy)
+    query = (select(SourceRecord.source_id, SourceRecord.canonical, Link.customer_id, GoldenCustomer.fields)
+             .join(Link, (Link.source == SourceRecord.source) & (Link.source_id == SourceRecord.source_id))
+             .join(GoldenCustomer, GoldenCustomer.customer_id == Link.customer_id)
+             .where(SourceRecord.source == system, SourceRecord.deleted.is_(False), GoldenCustomer.retired.is_(False)))
+    if scope is None:
+        rows = list(s.execute(query.order_by(SourceRecord.source_id)))
+        taken = _taken(rows, policy)
+    else:
+        chosen = sorted(scope)
+        rows = sorted((row for start in range(0, len(chosen), CHUNK)
+                       for row in s.execute(query.where(Link.customer_id.in_(chosen[start:start + CHUNK])))),
+                      key=lambda row: row[0])
+        taken = _taken_in_store(s, policy)
+    writes = []
     for source_id, held, customer_id, golden, fields in _fields_per_record(rows, policy):
         diff = _diff(fields, held, golden, policy, lambda f, v: taken.get((f, _unique_key(f, v)), customer_id) != customer_id)
         if diff:
             _reserve(taken, diff, customer_id, policy)
             writes.append(PlannedWrite(system, source_id, customer_id, diff))
-    return writes + _creates(s, policy, {customer_id for _, _, customer_id, _ in rows})
+    return writes + _creates(s, policy, {customer_id for _, _, customer_id, _ in rows}, scope)
 
 
 def _fields_per_record(rows: list, policy: policies.Policy) -> list:
@@ -54,6 +66,28 @@ def _fields_per_record(rows: list, policy: policies.Policy) -> list:
     return [(source_id, held, customer_id, golden,
              tuple(f for f in policy.fields if f not in policy.unique or holder[(f, customer_id)][0] == source_id))
             for source_id, held, customer_id, golden in rows]
+
+
+def _taken_in_store(s: Session, policy: policies.Policy) -> dict:
+    """_taken over every linked record of the system, reading only the unique fields; and the unique
+    values that writes still waiting in the outbox give their customers (_reserve's, from earlier plans)."""
+    if not policy.unique:
+        return {}
+    paths = [SourceRecord.canonical[tuple(field.split("."))] for field in policy.unique]
+    rows = s.execute(select(Link.customer_id, *paths)
+                     .join(Link, (Link.source == SourceRecord.source) & (Link.source_id == SourceRecord.source_id))
+                     .where(SourceRecord.source == policy.system, SourceRecord.deleted.is_(False)))
+    taken = {}
+    for customer_id, *values in rows:
+        for field, value in zip(policy.unique, values):
+            if value not in EMPTY:
+                taken[(field, _unique_key(field, value))] = customer_id
+    for customer_id, fields in s.execute(select(OutboxEntry.customer_id, OutboxEntry.fields).where(
+            OutboxEntry.system == policy.system, OutboxEntry.status.in_(OUTBOX_OPEN))):
+        for field in policy.unique:
+            if field in (fields or {}):
+                taken[(field, _unique_key(field, fields[field][1]))] = customer_id
+    return taken
 
 
 def _taken(rows: list, policy: policies.Policy) -> dict:
@@ -121,16 +155,22 @@ def _reserve(taken: dict, diff: dict, customer_id: str, policy: policies.Policy)
             taken[(field, _unique_key(field, diff[field][1]))] = customer_id
 
 
-def _creates(s: Session, policy: policies.Policy, present: set[str]) -> list[PlannedWrite]:
-    if policy.create_for == "none":
+def _creates(s: Session, policy: policies.Policy, present: set[str], scope: set[str] | None = None) -> list[PlannedWrite]:
+    if policy.create_for == "none" or scope == set():
         return []
     held_ids = set(s.scalars(select(SourceRecord.source_id).where(SourceRecord.source == policy.system)))
     tombstones = _addresses(s.scalars(select(SourceRecord.canonical).where(
         SourceRecord.source == policy.system, SourceRecord.deleted.is_(True))))
     creates = []
-    for customer_id, golden in s.execute(select(GoldenCustomer.customer_id, GoldenCustomer.fields)
-                                         .where(GoldenCustomer.retired.is_(False))
-                                         .order_by(GoldenCustomer.customer_id)):
+    goldens = select(GoldenCustomer.customer_id, GoldenCustomer.fields).where(GoldenCustomer.retired.is_(False))
+    if scope is None:
+        chosen = s.execute(goldens.order_by(GoldenCustomer.customer_id))
+    else:
+        ids = sorted(scope)
+        chosen = sorted((row for start in range(0, len(ids), CHUNK)
+                         for row in s.execute(goldens.where(GoldenCustomer.customer_id.in_(ids[start:start + CHUNK])))),
+                        key=lambda row: row[0])
+    for customer_id, golden in chosen:
         if not _wants_a_record(policy, customer_id, golden, present, held_ids) or _addresses([golden]) & tombstones:
             continue  # a record the system deleted is not brought back by a create
         fields = {f: (None, wanted(golden, f)) for f in policy.create_with if wanted(golden, f) not in EMPTY}

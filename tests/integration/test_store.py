@@ -8,7 +8,7 @@ from sqlalchemy import inspect, select
 from canonical.store import Base, Cursor, Run, engine, migrate, session
 
 TABLES = {"source_records", "activities", "golden_customers", "links", "cursors", "quarantine", "sync_log", "runs",
-          "match_overrides", "cluster_events", "match_models", "match_evidence", "outbox", "suppression",
+          "match_overrides", "cluster_events", "match_models", "match_evidence", "outbox", "suppression", "plan_states",
           "alembic_version"}
 
 
