@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Iterable
 
 import requests
@@ -32,6 +34,7 @@ class HttpClient:
         self.max_attempts = max_attempts
         self.pacers = {bucket: Pacer(rate) for bucket, rate in (rate_limits or {}).items()}
         self.stats = {"requests": 0, "retries": 0, "429": 0}
+        self.last_date: datetime | None = None  # the vendor's clock (Date header) at its latest answer
         self._stats_lock = threading.Lock()  # adapters may write from a few threads (Twilio)
 
     def request(self, method: str, path: str, *, expect: Iterable[int] = (200,), bucket: str = "general",
@@ -59,6 +62,7 @@ class HttpClient:
             raise RetriableError(f"{self.system}: {method} {_path(url)}: {type(exc).__name__}") from None
         if pacer:
             pacer.after(response.headers)
+        self.last_date = _date(response) or self.last_date
         if response.status_code in expect:
             return response
         raise self._error(method, url, response)
@@ -97,6 +101,13 @@ def _path(url: str) -> str:
     # Query strings can carry filters with PII (an email filter), and some vendors key records by
     # email or phone in the path itself.
     return mask_path(url.split("?", 1)[0])
+
+
+def _date(response: requests.Response) -> datetime | None:
+    try:
+        return parsedate_to_datetime(response.headers["Date"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _retry_after(response: requests.Response) -> float | None:

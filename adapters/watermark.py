@@ -40,6 +40,15 @@ class Watermark:
             self.high = stamp
         return True
 
+    def read_through(self, started: datetime | None) -> None:
+        """A read that ran to its last page, having started at `started` (the vendor's clock), delivered
+        every record changed before then: the next read may start there, less the lookback, rather than
+        at the newest record it delivered (after a burst of writes, re-reading the burst's tail cost a
+        page per few records). Only for the end of a complete read: a cursor saved mid-read must not
+        pass records its later pages would have brought."""
+        if started is not None and (self.high is None or started > self.high):
+            self.high = started
+
     def cursor(self) -> dict:
         if self.high is None:
             return {}

@@ -38,7 +38,9 @@ def read(s: Session, run_id: str, now: datetime, systems: list[str] | None = Non
     snap = Snapshot(run_id=run_id, now=now)
     _read_records(s, snap)
     _read_links_and_goldens(s, snap)
-    snap.activities = [_activity(a) for a in s.scalars(select(Activity))]
+    # Columns, not ORM rows: activities are the largest table, and their payloads are not reported.
+    snap.activities = [_activity(*row) for row in s.execute(select(
+        Activity.source, Activity.kind, Activity.source_id, Activity.customer_ref, Activity.occurred_at))]
     snap.quarantine = [_quarantined(q) for q in s.scalars(
         select(QuarantinedRecord).where(QuarantinedRecord.resolved_run.is_(None)))]
     snap.sync_log = [_sync_entry(e) for e in s.scalars(
@@ -66,17 +68,18 @@ def _read_records(s: Session, snap: Snapshot) -> None:
 
 
 def _read_links_and_goldens(s: Session, snap: Snapshot) -> None:
-    for g in s.scalars(select(GoldenCustomer).where(GoldenCustomer.retired.is_(False))):
-        snap.goldens[g.customer_id] = {"fields": g.fields or {}, "lineage": g.lineage or {}}
-    for link in s.scalars(select(Link)):
-        if link.customer_id in snap.goldens:
-            snap.links[(link.source, link.source_id)] = link.customer_id
-            snap.link_rules[(link.source, link.source_id)] = link.rule
+    for customer_id, fields, lineage in s.execute(select(
+            GoldenCustomer.customer_id, GoldenCustomer.fields, GoldenCustomer.lineage).where(GoldenCustomer.retired.is_(False))):
+        snap.goldens[customer_id] = {"fields": fields or {}, "lineage": lineage or {}}
+    for source, source_id, customer_id, rule in s.execute(select(Link.source, Link.source_id, Link.customer_id, Link.rule)):
+        if customer_id in snap.goldens:
+            snap.links[(source, source_id)] = customer_id
+            snap.link_rules[(source, source_id)] = rule
 
 
-def _activity(a: Activity) -> dict:
-    return {"system": a.source, "kind": a.kind, "source_id": a.source_id, "customer_ref": a.customer_ref,
-            "occurred_at": as_utc(a.occurred_at).isoformat()}
+def _activity(source: str, kind: str, source_id: str, customer_ref: str, occurred_at) -> dict:
+    return {"system": source, "kind": kind, "source_id": source_id, "customer_ref": customer_ref,
+            "occurred_at": as_utc(occurred_at).isoformat()}
 
 
 def _quarantined(q: QuarantinedRecord) -> dict:

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
@@ -268,6 +269,22 @@ def test_a_batch_sharing_one_timestamp_larger_than_a_page_is_read_once(start):
     assert client(sandbox).post(sandbox.base_url + UPSERT, json={"inputs": inputs}).status_code == 200
     changed, _ = read_ids(reader, "contacts", cursor)
     assert sorted(changed, key=int) == ids
+
+
+def test_after_a_complete_read_the_next_starts_at_its_start_not_at_the_newest_record(start, monkeypatch):
+    """After a burst of writes, the next read must not page through the burst's tail again: the
+    lookback is counted back from when the last complete read began (the vendor's clock)."""
+    monkeypatch.setattr("adapters.hubspot.client.LOOKBACK", timedelta(seconds=1))  # instead of waiting 2 minutes
+    sandbox = start()
+    reader = adapter(sandbox, page_size=4)
+    inputs = [{"id": i, "properties": {"lastname": "Burst"}} for i in contact_ids(sandbox)[:12]]
+    assert client(sandbox).post(sandbox.base_url + UPSERT, json={"inputs": inputs}).status_code == 200
+    time.sleep(2.5)  # the burst is now older than the lookback, counted back from the read below
+    everyone, cursor = read_ids(reader, "contacts")
+    assert sorted(everyone, key=int) == contact_ids(sandbox)
+    sent = recorded_requests(reader)
+    again, _ = read_ids(reader, "contacts", cursor)
+    assert again == [] and [r.path_url for r in sent].count(SEARCH) == 1
 
 
 def test_a_contact_changed_during_a_read_is_delivered_again_and_none_is_lost(start):
