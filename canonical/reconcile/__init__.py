@@ -36,7 +36,8 @@ def read_store(s, run_id: str) -> tuple[list, dict, set, dict, MatchModel | None
                             SourceRecord.golden_stale).where(SourceRecord.deleted.is_(False))).all()
     records = {(r.source, r.source_id): r.canonical for r in rows}
     changed = {(r.source, r.source_id) for r in rows if r.last_changed_run == run_id}
-    previous = {(l.source, l.source_id): l.customer_id for l in s.scalars(select(Link))}
+    previous = {(source, source_id): customer_id for source, source_id, customer_id
+                in s.execute(select(Link.source, Link.source_id, Link.customer_id))}
     latest = s.scalar(select(MatchModel).order_by(MatchModel.created_at.desc(), MatchModel.run_id.desc()))
     return rows, records, changed, previous, latest
 

@@ -196,8 +196,8 @@ class ClusterEvent(Base):
 
 
 class MatchModel(Base):
-    """The matching model a full reconcile learned (m and u per comparison level, the prior);
-    incremental runs score with the latest one."""
+    """The matching model a full reconcile learned (m and u per comparison level, the prior, and the
+    system rates its weak links are judged by); incremental runs score and cluster with the latest one."""
 
     __tablename__ = "match_models"
 
