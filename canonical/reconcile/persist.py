@@ -40,10 +40,14 @@ def store(s: Session, found: Snapshot, customer_ids: list[str], records: dict, p
                 if touched or cid in off_rules or any(key in stale for key in members)]
     live = set(customer_ids)
     gone = [key for key in previous if key not in records]  # deleted at their source: linked nowhere now
-    live_before = set(s.scalars(select(GoldenCustomer.customer_id).where(GoldenCustomer.retired.is_(False))))
-    goldens = _rows_by(s, GoldenCustomer, GoldenCustomer.customer_id,
-                       {customer_ids[i] for i in redo} | (live_before - live))
-    links = _links_of(s, [key for i in redo for key in found.clusters[i]] + gone)
+    if len(redo) == len(found.clusters):  # every row is needed: one query each, not thousands of IN lists
+        goldens = {g.customer_id: g for g in s.scalars(select(GoldenCustomer))}
+        links = {(l.source, l.source_id): l for l in s.scalars(select(Link))}
+    else:
+        live_before = set(s.scalars(select(GoldenCustomer.customer_id).where(GoldenCustomer.retired.is_(False))))
+        goldens = _rows_by(s, GoldenCustomer, GoldenCustomer.customer_id,
+                           {customer_ids[i] for i in redo} | (live_before - live))
+        links = _links_of(s, [key for i in redo for key in found.clusters[i]] + gone)
     for i in redo:
         members, cid = found.clusters[i], customer_ids[i]
         fields, lineage = survive.golden(cid, [edits.for_survivorship(records[k], states.get(k), run_id)
