@@ -21,7 +21,8 @@ samples). In the embedded run the tasks run one at a time in the one process, so
 own CPU (plus Airflow's bookkeeping between its tasks); under Celery it is every worker's CPU over
 the stage's window. Peak memory: the largest sum of PSS over the Airflow process tree at any sample
 (shared pages counted once; summed RSS is kept too, but counts a forked task process's pages shared
-with its parent again), the largest single process's RSS, and /usr/bin/time -v's maximum RSS (embedded).
+with its parent again), the largest single process's RSS (overall and within each stage's span, to
+tell which stage holds the peak), and /usr/bin/time -v's maximum RSS (embedded).
 
 The 1% change: after the first run, 1% of each system's customer records (every 100th record of
 the seeded world, in source-id order) get a new name written through the adapter (`write` with a
@@ -128,6 +129,7 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.roots, self.samples, self.peak_rss, self.stop_flag = roots, [], 0, threading.Event()
         self.peak_pss, self.peak_one_rss = 0, 0  # the tree's summed PSS; the largest single process's RSS
+        self.largest: list[tuple[float, int]] = []  # per sample: the largest single process's RSS
         self._dead_cpu: dict[int, float] = {}   # last CPU seen of processes no longer in the tree
         self._seen: dict[int, float] = {}
 
@@ -139,7 +141,7 @@ class Sampler(threading.Thread):
 
     def sample(self):
         pids = _tree(self.roots())
-        cpu, rss, pss, now_seen = 0.0, 0, 0, {}
+        cpu, rss, pss, now_seen, one = 0.0, 0, 0, {}, 0
         for pid in pids:
             st = _stat(pid)
             if st:
@@ -147,7 +149,9 @@ class Sampler(threading.Thread):
                 cpu += st[0]
                 rss += st[1]
                 pss += _pss(pid)
-                self.peak_one_rss = max(self.peak_one_rss, st[1])
+                one = max(one, st[1])
+        self.peak_one_rss = max(self.peak_one_rss, one)
+        self.largest.append((time.time(), one))
         # A process that vanished from the tree counts with its last seen CPU, unless its parent in the
         # tree reaped it (then the parent's cutime grew by it). Roots are long-lived here; task
         # processes are children of a root and reaped by it, so their CPU moves into cutime.
@@ -176,6 +180,10 @@ class Sampler(threading.Thread):
             if t0 <= t <= t1:
                 return c0 + (c1 - c0) * ((t - t0) / (t1 - t0) if t1 > t0 else 1.0)
         return s[-1][1]
+
+    def largest_between(self, start: float, end: float) -> int:
+        """The largest single process's RSS sampled in [start, end]: which stage holds the peak."""
+        return max((rss for t, rss in self.largest if start <= t <= end), default=0)
 
     def finish(self):
         self.stop_flag.set()
@@ -322,6 +330,7 @@ def stages(airflow_db: str, run_id: str, sampler: Sampler) -> tuple[list[dict], 
                     "cpu_s": round(sampler.cpu_between(start, end), 2),
                     "cpu_in_tasks_s": round(sum(sampler.cpu_between(ts(t.start_date), ts(t.end_date))
                                                 for t in tis if t.start_date and t.end_date), 2),
+                    "peak_rss_one_process_mb": round(sampler.largest_between(start, end) / 2**20),
                     "hosts": sorted({t.hostname or "" for t in tis})})
     out.sort(key=lambda s: s.get("start", 0))
     done = [s for s in out if "start" in s]
@@ -594,6 +603,11 @@ def table(paths: list[Path]) -> str:
                          f"{x.get('max_rss_one_process_mb', x.get('peak_rss_one_process_mb', '-'))} MB, peak PSS tree "
                          f"{x.get('peak_pss_tree_mb', x.get('peak_pss_workers_mb', '-'))} MB, sandboxes' CPU {x['sandbox_cpu_s']} s, "
                          f"read {x['summary'] and x['summary'].get('read')}, writes {x['summary'] and x['summary'].get('writes')}")
+        peaks = {n: [(_row(r[k]["stages"], n) or {}).get("peak_rss_one_process_mb") for k in runs] for n in names}
+        if any(v for row in peaks.values() for v in row):  # recorded since 2026-12-06
+            lines += ["", "| stage | " + " | ".join(f"{k}: largest process MB" for k in runs) + " |",
+                      "|---" * (1 + len(runs)) + "|"]
+            lines += [f"| {n} | " + " | ".join(str(v or "") for v in row) + " |" for n, row in peaks.items()]
         if "changes" in r:
             lines.append(f"\nchanges: {json.dumps({k: (v['changed'], v['of'], v['seconds']) for k, v in r['changes'].items()})}")
     return "\n".join(lines)
