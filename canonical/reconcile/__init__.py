@@ -5,7 +5,7 @@ keeps customer ids stable (ids.py), applies survivorship (survive.py) and stores
 link evidence, merge/split events and the learned model (persist.py)."""
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from canonical import progress
 from canonical.store import GoldenCustomer, Link, SourceRecord, session
@@ -59,7 +59,7 @@ def persist_clusters(s, rows: list, found, previous: dict, run_id: str, writes_f
     stale = {(r.source, r.source_id) for r in rows if r.golden_stale}
     stats = persist.store(s, found, customer_ids, records, previous, run_id, states, stale)
     persist.mark_fresh(s, stale, {(r.source, r.source_id) for r in rows
-                                  if r.last_changed_run == run_id and _edited_in(r.sync_state, run_id)})
+                                  if r.last_changed_run == run_id and _edited_in(r.sync_state, run_id)}, len(rows))
     if writes_for is not None:
         s.flush()
         stats["revived"], scope = _released(s, retry_failed, found.full)
@@ -80,6 +80,7 @@ def _released(s, retry_failed: bool, full: bool) -> tuple[int, callable]:
     computed again since the last plan (plan_pending) and the customers of released dead letters,
     where the system was planned before under the same policy: every other customer's records and
     golden record are as that plan saw them. A full run, a new system or a new policy plans everyone."""
+    from canonical.reconcile import persist
     from canonical.store import PlanState
     from canonical.sync import outbox
 
@@ -90,6 +91,9 @@ def _released(s, retry_failed: bool, full: bool) -> tuple[int, callable]:
     pending = set(s.scalars(select(GoldenCustomer.customer_id).where(GoldenCustomer.plan_pending.is_(True),
                                                                       GoldenCustomer.retired.is_(False))))
     pending |= {cid for cid in revived if cid}
+    live = s.scalar(select(func.count()).select_from(GoldenCustomer).where(GoldenCustomer.retired.is_(False)))
+    if len(pending) * persist.WHOLE >= max(live, 1):  # a complete plan costs less than looking most of them up
+        return len(revived), lambda system: None
     return len(revived), lambda system: pending if system in same else None
 
 
