@@ -57,15 +57,19 @@ def persist_clusters(s, rows: list, found, previous: dict, run_id: str, writes_f
     customer_ids = ids.assign(found.clusters, previous, carried)
     states = {(r.source, r.source_id): r.sync_state for r in rows if r.sync_state}
     stale = {(r.source, r.source_id) for r in rows if r.golden_stale}
-    stats = persist.store(s, found, customer_ids, records, previous, run_id, states, stale)
+    stats, recomputed = persist.store(s, found, customer_ids, records, previous, run_id, states, stale)
     persist.mark_fresh(s, stale, {(r.source, r.source_id) for r in rows
                                   if r.last_changed_run == run_id and _edited_in(r.sync_state, run_id)}, len(rows))
-    if writes_for is not None:
-        s.flush()
-        stats["revived"], scope = _released(s, retry_failed, found.full)
-        stats["planned"] = {system: outbox.enqueue(s, run_id, system, plan(s, system, scope(system)), scope(system))
-                            for system in writes_for}
-        _planned(s, writes_for, run_id)
+    whole = len(recomputed) * persist.WHOLE >= max(len(found.clusters), 1)
+    if writes_for is None:  # nothing planned: the next run that plans covers them
+        persist.mark_pending(s, recomputed, whole)
+        return stats
+    s.flush()
+    stats["revived"], scope = _released(s, retry_failed, found.full or whole, recomputed)
+    stats["planned"] = {system: outbox.enqueue(s, run_id, system, plan(s, system, scope(system)), scope(system))
+                        for system in writes_for}
+    if not _planned(s, writes_for, run_id):
+        persist.mark_pending(s, recomputed, whole)
     return stats
 
 
@@ -74,22 +78,23 @@ def _edited_in(state: dict | None, run_id: str) -> bool:
     return any(edit.get("run") == run_id for edit in ((state or {}).get("edits") or {}).values())
 
 
-def _released(s, retry_failed: bool, full: bool) -> tuple[int, callable]:
+def _released(s, retry_failed: bool, complete: bool, recomputed: set[str]) -> tuple[int, callable]:
     """Releases the dead letters when asked. Returns how many, and per system the customers to plan for
-    (None: the system's plan must be complete). An incremental run's plan covers the golden records
-    computed again since the last plan (plan_pending) and the customers of released dead letters,
-    where the system was planned before under the same policy: every other customer's records and
-    golden record are as that plan saw them. A full run, a new system or a new policy plans everyone."""
+    (None: the system's plan must be complete). An incremental run's plan covers the golden records it
+    computed again, those still waiting for a plan (plan_pending: computed by a dry run, or while a
+    system was left out) and the customers of released dead letters, where the system was planned
+    before under the same policy: every other customer's records and golden record are as that plan
+    saw them. A full run (or one that recomputed most), a new system or a new policy plans everyone."""
     from canonical.reconcile import persist
     from canonical.store import PlanState
     from canonical.sync import outbox
 
     revived = outbox.revive_dead(s) if retry_failed else []
-    if full:
+    if complete:
         return len(revived), lambda system: None
     same = {state.system for state in s.scalars(select(PlanState)) if state.policy_digest == policy_digest(state.system)}
-    pending = set(s.scalars(select(GoldenCustomer.customer_id).where(GoldenCustomer.plan_pending.is_(True),
-                                                                      GoldenCustomer.retired.is_(False))))
+    pending = recomputed | set(s.scalars(select(GoldenCustomer.customer_id).where(
+        GoldenCustomer.plan_pending.is_(True), GoldenCustomer.retired.is_(False))))
     pending |= {cid for cid in revived if cid}
     live = s.scalar(select(func.count()).select_from(GoldenCustomer).where(GoldenCustomer.retired.is_(False)))
     if len(pending) * persist.WHOLE >= max(live, 1):  # a complete plan costs less than looking most of them up
@@ -97,8 +102,9 @@ def _released(s, retry_failed: bool, full: bool) -> tuple[int, callable]:
     return len(revived), lambda system: pending if system in same else None
 
 
-def _planned(s, systems: list[str], run_id: str) -> None:
-    """Records the plans made; golden records stay pending while a system planned before was left out."""
+def _planned(s, systems: list[str], run_id: str) -> bool:
+    """Records the plans made. Returns whether every system planned before was planned now; then no
+    golden record waits for a plan any more."""
     from canonical.store import PlanState
     from canonical.store.models import utcnow
 
@@ -106,8 +112,10 @@ def _planned(s, systems: list[str], run_id: str) -> None:
     for system in systems:
         state = states.get(system) or s.merge(PlanState(system=system, policy_digest="", run_id=run_id))
         state.policy_digest, state.run_id, state.planned_at = policy_digest(system), run_id, utcnow()
-    if set(states) <= set(systems):
-        s.execute(update(GoldenCustomer).where(GoldenCustomer.plan_pending.is_(True)).values(plan_pending=False))
+    if not set(states) <= set(systems):
+        return False
+    s.execute(update(GoldenCustomer).where(GoldenCustomer.plan_pending.is_(True)).values(plan_pending=False))
+    return True
 
 
 def policy_digest(system: str) -> str:

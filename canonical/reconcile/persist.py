@@ -21,10 +21,10 @@ WHOLE = 4
 
 
 def store(s: Session, found: Snapshot, customer_ids: list[str], records: dict, previous: dict, run_id: str,
-          states: dict | None = None, stale: set | None = None) -> dict:
+          states: dict | None = None, stale: set | None = None) -> tuple[dict, set[str]]:
     """`states`: sync state per record key (edits and consent Concord wrote), for survivorship; `stale`:
     the records whose golden record has not been computed from them as they are now (all, if None).
-    Every golden record computed again waits for a plan of the writes it calls for (plan_pending).
+    Returns the stats and the customers whose golden record was computed again.
 
     A full run recomputes every golden record. An incremental run recomputes those of the clusters it
     resolved again, of clusters holding a stale record and of golden records made with other
@@ -70,7 +70,19 @@ def store(s: Session, found: Snapshot, customer_ids: list[str], records: dict, p
     if found.full:
         s.merge(MatchModel(run_id=run_id, parameters=found.model.as_dict()))
     stats["recomputed"] = len(redo)
-    return stats
+    return stats, {customer_ids[i] for i in redo}
+
+
+def mark_pending(s: Session, customers: set[str], everyone: bool) -> None:
+    """These golden records wait for a plan of the writes they call for (a dry run plans nothing, and
+    a system left out of a run plans later); `everyone`: all of them, in one statement."""
+    if everyone:
+        s.execute(update(GoldenCustomer).values(plan_pending=True))
+        return
+    chosen = sorted(customers)
+    for start in range(0, len(chosen), CHUNK):
+        s.execute(update(GoldenCustomer).where(GoldenCustomer.customer_id.in_(chosen[start:start + CHUNK]))
+                  .values(plan_pending=True))
 
 
 def mark_fresh(s: Session, stale: set, changed_now: set, live: int) -> None:
@@ -163,9 +175,10 @@ def _upsert_golden(s: Session, row, cid: str, fields: dict, lineage: dict, run_i
     if row is None:
         s.add(GoldenCustomer(customer_id=cid, fields=fields, lineage=lineage, content_hash=content,
                              created_run=run_id, updated_run=run_id, retired=False, rules_digest=rules,
-                             plan_pending=True))
+                             plan_pending=False))  # pending is marked for the run as a whole (mark_pending)
         return "new"
-    row.rules_digest, row.plan_pending = rules, True
+    if row.rules_digest != rules:
+        row.rules_digest = rules
     if row.content_hash == content and not row.retired:
         return "unchanged"
     row.fields, row.lineage, row.content_hash, row.updated_run, row.retired = fields, lineage, content, run_id, False
