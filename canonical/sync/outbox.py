@@ -13,8 +13,6 @@ from canonical.store.models import utcnow
 from canonical.store.sync_models import OUTBOX_OPEN
 from canonical.sync.plan import PlannedWrite
 
-OPEN = OUTBOX_OPEN
-
 
 def enqueue(s: Session, run_id: str, system: str, writes: list[PlannedWrite], scope: set[str] | None = None) -> int:
     """Makes the outbox hold exactly the system's plan; returns how many writes wait for delivery.
@@ -25,7 +23,7 @@ def enqueue(s: Session, run_id: str, system: str, writes: list[PlannedWrite], sc
     refused for good (a dead letter) is not planned again until it is replayed."""
     dead = _dead_letters(s)
     waiting = {_target(e.system, e.action, e.source_id, e.customer_id): e
-               for e in s.scalars(select(OutboxEntry).where(OutboxEntry.system == system, OutboxEntry.status.in_(OPEN)))
+               for e in s.scalars(select(OutboxEntry).where(OutboxEntry.system == system, OutboxEntry.status.in_(OUTBOX_OPEN)))
                if scope is None or e.customer_id in scope}
     kept = 0
     for write in writes:
@@ -60,7 +58,7 @@ def _dead_letters(s: Session) -> dict[tuple, dict]:
 
 def waiting(s: Session, system: str) -> list[OutboxEntry]:
     """What delivery should send for a system, oldest first."""
-    return list(s.scalars(select(OutboxEntry).where(OutboxEntry.system == system, OutboxEntry.status.in_(OPEN))
+    return list(s.scalars(select(OutboxEntry).where(OutboxEntry.system == system, OutboxEntry.status.in_(OUTBOX_OPEN))
                           .order_by(OutboxEntry.id)))
 
 
