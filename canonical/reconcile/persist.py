@@ -3,6 +3,8 @@ changed), links with the rule and score that made them, the link evidence of the
 resolved, merge and split events, retired customers and the model a full run learned."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
@@ -79,10 +81,8 @@ def mark_pending(s: Session, customers: set[str], everyone: bool) -> None:
     if everyone:
         s.execute(update(GoldenCustomer).values(plan_pending=True))
         return
-    chosen = sorted(customers)
-    for start in range(0, len(chosen), CHUNK):
-        s.execute(update(GoldenCustomer).where(GoldenCustomer.customer_id.in_(chosen[start:start + CHUNK]))
-                  .values(plan_pending=True))
+    for chunk in _chunks(customers):
+        s.execute(update(GoldenCustomer).where(GoldenCustomer.customer_id.in_(chunk)).values(plan_pending=True))
 
 
 def mark_fresh(s: Session, stale: set, changed_now: set, live: int) -> None:
@@ -98,14 +98,26 @@ def mark_fresh(s: Session, stale: set, changed_now: set, live: int) -> None:
 
 
 def _set_stale(s: Session, keys: set, value: bool) -> None:
-    by_source: dict[str, list[str]] = {}
+    for source, ids in _by_source(keys):
+        s.execute(update(SourceRecord).where(SourceRecord.source == source, SourceRecord.source_id.in_(ids))
+                  .values(golden_stale=value))
+
+
+def _chunks(values) -> Iterator[list]:
+    """The values in order, CHUNK at a time (one IN list each)."""
+    values = sorted(values)
+    for start in range(0, len(values), CHUNK):
+        yield values[start:start + CHUNK]
+
+
+def _by_source(keys) -> Iterator[tuple[str, list[str]]]:
+    """(source, source ids) chunks of record keys."""
+    grouped: dict[str, list[str]] = {}
     for source, source_id in keys:
-        by_source.setdefault(source, []).append(source_id)
-    for source, ids in by_source.items():
-        for start in range(0, len(ids), CHUNK):
-            s.execute(update(SourceRecord).where(SourceRecord.source == source,
-                                                 SourceRecord.source_id.in_(ids[start:start + CHUNK]))
-                      .values(golden_stale=value))
+        grouped.setdefault(source, []).append(source_id)
+    for source, ids in grouped.items():
+        for chunk in _chunks(ids):
+            yield source, chunk
 
 
 def _other_rules(s: Session, rules: str) -> set[str]:
@@ -115,25 +127,13 @@ def _other_rules(s: Session, rules: str) -> set[str]:
 
 
 def _rows_by(s: Session, model, column, values: set) -> dict:
-    values = sorted(values)
-    found = {}
-    for start in range(0, len(values), CHUNK):
-        found.update({getattr(row, column.key): row for row in s.scalars(
-            select(model).where(column.in_(values[start:start + CHUNK])))})
-    return found
+    return {getattr(row, column.key): row for chunk in _chunks(values)
+            for row in s.scalars(select(model).where(column.in_(chunk)))}
 
 
 def _links_of(s: Session, keys: list) -> dict:
-    by_source: dict[str, list[str]] = {}
-    for source, source_id in keys:
-        by_source.setdefault(source, []).append(source_id)
-    found = {}
-    for source, ids in by_source.items():
-        ids.sort()
-        for start in range(0, len(ids), CHUNK):
-            found.update({(l.source, l.source_id): l for l in s.scalars(
-                select(Link).where(Link.source == source, Link.source_id.in_(ids[start:start + CHUNK])))})
-    return found
+    return {(l.source, l.source_id): l for source, ids in _by_source(keys)
+            for l in s.scalars(select(Link).where(Link.source == source, Link.source_id.in_(ids)))}
 
 
 def _kept(row) -> tuple[str, float | None]:

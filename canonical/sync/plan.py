@@ -39,10 +39,7 @@ def plan(s: Session, system: str, scope: set[str] | None = None) -> list[Planned
         rows = list(s.execute(query.order_by(SourceRecord.source_id)))
         taken = _taken(rows, policy)
     else:
-        chosen = sorted(scope)
-        rows = sorted((row for start in range(0, len(chosen), CHUNK)
-                       for row in s.execute(query.where(Link.customer_id.in_(chosen[start:start + CHUNK])))),
-                      key=lambda row: row[0])
+        rows = _rows_for(s, query, Link.customer_id, scope)
         taken = _taken_in_store(s, policy)
     writes = []
     for source_id, held, customer_id, golden, fields in _fields_per_record(rows, policy):
@@ -51,6 +48,13 @@ def plan(s: Session, system: str, scope: set[str] | None = None) -> list[Planned
             _reserve(taken, diff, customer_id, policy)
             writes.append(PlannedWrite(system, source_id, customer_id, diff))
     return writes + _creates(s, policy, {customer_id for _, _, customer_id, _ in rows}, scope)
+
+
+def _rows_for(s: Session, query, column, customers: set[str]) -> list:
+    """The query's rows for these customers (CHUNK to an IN list), ordered by their first column."""
+    chosen = sorted(customers)
+    return sorted((row for start in range(0, len(chosen), CHUNK)
+                   for row in s.execute(query.where(column.in_(chosen[start:start + CHUNK])))), key=lambda row: row[0])
 
 
 def _fields_per_record(rows: list, policy: policies.Policy) -> list:
@@ -166,10 +170,7 @@ def _creates(s: Session, policy: policies.Policy, present: set[str], scope: set[
     if scope is None:
         chosen = s.execute(goldens.order_by(GoldenCustomer.customer_id))
     else:
-        ids = sorted(scope)
-        chosen = sorted((row for start in range(0, len(ids), CHUNK)
-                         for row in s.execute(goldens.where(GoldenCustomer.customer_id.in_(ids[start:start + CHUNK])))),
-                        key=lambda row: row[0])
+        chosen = _rows_for(s, goldens, GoldenCustomer.customer_id, scope)
     for customer_id, golden in chosen:
         if not _wants_a_record(policy, customer_id, golden, present, held_ids) or _addresses([golden]) & tombstones:
             continue  # a record the system deleted is not brought back by a create
