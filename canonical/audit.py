@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from canonical.heap import collector_paused
 from canonical.report import assemble, mask_report, publish, snapshot
 from canonical.store import GoldenCustomer, Run, session
 from canonical.store.models import utcnow
@@ -12,6 +13,7 @@ from canonical.store.models import utcnow
 REPORT_SCHEMA_VERSION = assemble.SCHEMA_VERSION
 
 
+@collector_paused
 def audit(run_id: str, loads: list[dict], recon: dict, synced: dict) -> dict:
     with session() as s:
         report = _report(s, run_id, loads, recon, synced)

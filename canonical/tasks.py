@@ -6,6 +6,7 @@ from __future__ import annotations
 from adapters import pacing, registry
 from adapters.base import ConfigError
 from canonical import pools
+from canonical.heap import collector_paused
 from canonical.audit import audit
 from canonical.reconcile import partition, reconcile
 from canonical.stages.extract import extract
@@ -53,6 +54,7 @@ def extract_paced(target: str, run_id: str) -> dict:
 
 # Reconcile in partitions (canonical/reconcile/partition.py): plan -> pairs (mapped) -> train ->
 # score (mapped) -> finish; each step's input and output are files, its XCom a few counts.
+@collector_paused
 def reconcile_plan(run_id: str) -> list[int]:
     return partition.plan(run_id)
 
@@ -69,6 +71,7 @@ def reconcile_score(run_id: str, part: int) -> dict:
     return partition.score(run_id, part)
 
 
+@collector_paused
 def reconcile_finish(run_id: str, *, plan_writes: bool = True, retry_failed: bool = False) -> dict:
     """Goldens and, in the same transaction, every configured system's planned writes in the outbox
     (none for a dry run, which plans without queueing)."""

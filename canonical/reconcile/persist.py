@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from canonical.hashing import digest
@@ -20,6 +20,7 @@ CHUNK = 500  # keys per IN (...): well under every database's bound on parameter
 # Past 1/WHOLE of the rows, reading or updating them all at once beats looking them up by key (after a
 # write-back burst most records are stale: the settle run of the 100k benchmark spent minutes on IN lists).
 WHOLE = 4
+EVIDENCE_BATCH = 5_000  # evidence rows per INSERT
 
 
 def store(s: Session, found: Snapshot, customer_ids: list[str], records: dict, previous: dict, run_id: str,
@@ -155,11 +156,14 @@ def _store_evidence(s: Session, found: Snapshot, customer_ids: list[str], run_id
     owner = {key: cid for members, cid in zip(found.clusters, customer_ids) for key in members}
     for start in range(0, len(resolved), 500):
         s.execute(delete(MatchEvidence).where(MatchEvidence.customer_id.in_(resolved[start:start + 500])))
-    for item in found.evidence:
-        (sa, ia), (sb, ib) = item["a"], item["b"]
-        s.add(MatchEvidence(customer_id=owner[item["a"]], source_a=sa, source_id_a=ia, source_b=sb, source_id_b=ib,
-                            rule=item["rule"], weight=item["weight"], probability=item["probability"],
-                            levels=item["levels"], run_id=run_id))
+    # Rows, not ORM objects: a resolved neighbourhood can hold tens of thousands of links, and
+    # building and flushing an object per link took longer than the clustering.
+    rows = [{"customer_id": owner[item["a"]], "source_a": item["a"][0], "source_id_a": item["a"][1],
+             "source_b": item["b"][0], "source_id_b": item["b"][1], "rule": item["rule"], "weight": item["weight"],
+             "probability": item["probability"], "levels": item["levels"], "run_id": run_id}
+            for item in found.evidence]
+    for start in range(0, len(rows), EVIDENCE_BATCH):
+        s.execute(insert(MatchEvidence), rows[start:start + EVIDENCE_BATCH])
 
 
 def _store_events(s: Session, found: Snapshot, customer_ids: list[str], previous: dict, run_id: str) -> dict:

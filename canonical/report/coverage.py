@@ -23,6 +23,7 @@ def coverage(snap: Snapshot) -> dict:
     where = presence(snap)
     held = {system: {cid for cid, systems in where.items() if system in systems} for system in snap.systems}
     active = _active(snap)
+    active_systems = sorted(active)
     return {
         "customers": len(where),
         "systems": {system: {"customers": len(held[system]), "records": _records(snap, system)}
@@ -36,7 +37,7 @@ def coverage(snap: Snapshot) -> dict:
         "in_none": sum(1 for s in where.values() if not s),
         "combinations": _combinations(where),
         "members": [{"customer_id": cid, "records": where[cid],
-                     "active_in": sorted(s for s, customers in active.items() if cid in customers)}
+                     "active_in": [s for s in active_systems if cid in active[s]]}
                     for cid in sorted(where)],
     }
 
@@ -66,10 +67,14 @@ def gap_rows(report: dict) -> list[dict]:
     rows = []
     for member in report["coverage"]["members"]:
         held = member["records"]
-        for present in sorted(held):
-            rows += [{"customer_id": member["customer_id"], "present": present,
-                      "present_source_ids": " ".join(held[present]), "missing": missing,
-                      "active_in_present": present in member["active_in"],
-                      "also_in": " ".join(s for s in sorted(held) if s != present)}
-                     for missing in systems if missing not in held]
+        where = sorted(held)
+        absent = [s for s in systems if s not in held]
+        if not absent:
+            continue
+        for present in where:
+            row = {"customer_id": member["customer_id"], "present": present,
+                   "present_source_ids": " ".join(held[present]),
+                   "active_in_present": present in member["active_in"],
+                   "also_in": " ".join(s for s in where if s != present)}
+            rows += [{**row, "missing": missing} for missing in absent]
     return rows

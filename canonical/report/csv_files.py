@@ -35,14 +35,17 @@ def render_all(report: dict) -> dict[str, str]:
 def render(report: dict, name: str) -> str:
     rows, columns = LISTS[name]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: cell(row.get(k)) for k in columns} for row in rows(report))
+    # Rows as lists, not DictWriter's dicts: the coverage list has a row per customer and missing system.
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([cell(row.get(k)) for k in columns] for row in rows(report))
     return out.getvalue()
 
 
 def cell(value) -> str:
     """A value as one cell of text: lists and objects as compact JSON, nothing as empty."""
+    if value.__class__ is str:
+        return value
     if value is None:
         return ""
     if isinstance(value, (list, dict)):

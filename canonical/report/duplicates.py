@@ -12,9 +12,10 @@ def duplicates(snap: Snapshot) -> list[dict]:
     for key, cid in snap.links.items():
         if key in snap.records:
             groups[(key[0], cid)].append(key[1])
+    shared = sorted((group, ids) for group, ids in groups.items() if len(ids) > 1)
     return [{"system": system, "customer_id": cid, "source_ids": sorted(ids),
              "rules": sorted({snap.link_rules.get((system, i), "unknown") for i in ids})}
-            for (system, cid), ids in sorted(groups.items()) if len(ids) > 1]
+            for (system, cid), ids in shared]
 
 
 def duplicate_rows(report: dict) -> list[dict]:

@@ -13,12 +13,15 @@ STATUSES = ("fillable", "not_writable", "unfillable")
 
 def missing_fields(snap: Snapshot) -> dict:
     by_customer = _records_by_customer(snap)
+    by_system = defaultdict(list)
+    for key in snap.records:
+        by_system[key[0]].append(key)
     counts: dict[str, dict[str, dict[str, int]]] = {}
     items = []
     for system in snap.systems:
         fields, accepted = readable_fields(system), set(write_back(system))
         counts[system] = {f: {"missing": 0, **dict.fromkeys(STATUSES, 0)} for f in fields}
-        for key in sorted(k for k in snap.records if k[0] == system):
+        for key in sorted(by_system.get(system, ())):
             peers = by_customer.get(snap.links.get(key), [])
             for item in _gaps(snap, key, fields, accepted, peers):
                 counts[system][item["field"]]["missing"] += 1
@@ -43,9 +46,11 @@ def _gaps(snap: Snapshot, key, fields, accepted: set, peers: list) -> list[dict]
 
 def _records_by_customer(snap: Snapshot) -> dict[str, list]:
     grouped = defaultdict(list)
-    for key, cid in sorted(snap.links.items()):
+    for key, cid in snap.links.items():
         if key in snap.records:
             grouped[cid].append(key)
+    for keys in grouped.values():
+        keys.sort()
     return grouped
 
 
