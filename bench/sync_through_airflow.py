@@ -342,8 +342,21 @@ def stages(airflow_db: str, run_id: str, sampler: Sampler) -> tuple[list[dict], 
             s["cpu_over_wall"] = round(s["cpu_s"] / s["wall_s"], 2) if s["wall_s"] > 0 else None
         if s.get("task_s"):
             s["cpu_in_tasks_over_task_s"] = round(s["cpu_in_tasks_s"] / s["task_s"], 2)
+    spans = [(ts(t.start_date), ts(t.end_date)) for t in rows if t.start_date and t.end_date]
     return out, {"first_start": first, "last_end": last, "wall_s": round(last - first, 1),
-                 "cpu_s": round(sampler.cpu_between(first, last), 1)}
+                 "cpu_s": round(sampler.cpu_between(first, last), 1),
+                 "no_task_running_s": round(idle_between(spans, first, last), 1)}
+
+
+def idle_between(spans: list[tuple[float, float]], first: float, last: float) -> float:
+    """Seconds of [first, last] in which no task instance ran: Airflow's own time between tasks
+    (scheduling, queueing, starting the task process) on the run's critical path."""
+    idle, reached = 0.0, first
+    for start, end in sorted(spans):
+        if start > reached:
+            idle += start - reached
+        reached = max(reached, end)
+    return idle + max(0.0, last - reached)
 
 
 # ---------------------------------------------------------------- embedded: airflow dags test
@@ -598,7 +611,7 @@ def table(paths: list[Path]) -> str:
         for k in runs:
             x = r[k]
             lines.append(f"\n{k}: DAG run {x['wall_s']} s (first task start to last task end), CPU {x['cpu_s']} s, "
-                         f"process {x.get('process_wall_s', '-')} s, peak RSS tree "
+                         f"process {x.get('process_wall_s', '-')} s, no task running {x.get('no_task_running_s', '-')} s, peak RSS tree "
                          f"{x.get('peak_rss_tree_mb', x.get('peak_rss_workers_mb'))} MB, largest process "
                          f"{x.get('max_rss_one_process_mb', x.get('peak_rss_one_process_mb', '-'))} MB, peak PSS tree "
                          f"{x.get('peak_pss_tree_mb', x.get('peak_pss_workers_mb', '-'))} MB, sandboxes' CPU {x['sandbox_cpu_s']} s, "

@@ -1,7 +1,9 @@
 """concord_report: the report stage on its own, scheduled on the outbox asset that concord_sync's
-sync_back updates. It builds the data-gap report of the run that updated the asset, from the counts the
-asset event carries, exactly as that run's audit task does (same files, same summary: re-running
-changes nothing). An operator can re-publish a run's report through this DAG, and a deployment can
+sync_back updates. It publishes the data-gap report of the run that updated the asset, from the counts
+the asset event carries, exactly as that run's audit task does (same files, same summary: re-running
+changes nothing). That run's audit task is triggered at the same moment and usually holds the run
+first; a report published after the event is then kept, not built a second time (canonical/audit.py).
+An event posted later (an operator re-publishing a run's report) builds it again. A deployment can
 hang further stages (a warehouse export, a notification) on the outbox or report asset the same way.
 
 Thin by design, like concord_sync: parsing imports nothing of ours.
@@ -36,8 +38,9 @@ def concord_report():
             extra = event.extra or {}
             if not extra.get("run_id"):
                 continue  # an event from elsewhere names no run: nothing to report on
+            # The run's own audit task publishes its report too: one published after this event is kept.
             done.append(tasks.audit(extra["run_id"], extra.get("loads") or [], extra.get("recon") or {},
-                                    extra.get("synced") or {"writes": {}}))
+                                    extra.get("synced") or {"writes": {}}, published_since=event.timestamp))
         return done
 
     report()

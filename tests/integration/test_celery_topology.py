@@ -43,6 +43,8 @@ def topology_env(airflow_db: str, store_db: str, api_port: int, scratch: Path) -
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.integration.worker_name.name",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        # airflow.cfg keeps it under the repo's var/, which a fresh checkout has not made yet
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(scratch / "api-passwords.json"),
         "CONCORD_SCHEDULE": "none", "CONCORD_VAR_DIR": str(scratch / "var"),
         "CONCORD_SYSTEMS": ",".join(SYSTEMS), "CONCORD_RECONCILE_PARTITIONS": "3",
         "CONCORD_WORK_URL": str(scratch / "work"),

@@ -3,14 +3,21 @@ reported, the files are stored per run, `concord report` shows them, and S3 gets
 from __future__ import annotations
 
 import json
+import threading
+from datetime import timedelta
 from pathlib import Path
+
+from sqlalchemy.orm import Session
 
 from adapters.world import World
 from adapters.zendesk.seed import seed_users
+from canonical.audit import audit
 from canonical.cli import main
 from canonical.cycle import run_cycle
 from canonical.report import schema_errors
 from canonical.report.csv_files import LISTS
+from canonical.store import Run, engine, session
+from canonical.store.models import as_utc, utcnow
 from tests.integration.test_landing import s3  # noqa: F401  (the moto S3 fixture)
 
 SEED, CUSTOMERS = 7, 500  # what the zendesk fixture seeds
@@ -61,3 +68,32 @@ def test_reports_upload_to_s3_encrypted_when_configured(s3, zendesk, monkeypatch
         assert s3.head_object(Bucket="concord-landing", Key=name)["ServerSideEncryption"] == "AES256"
     body = s3.get_object(Bucket="concord-landing", Key=f"reports/{key}/report.json")["Body"].read()
     assert json.loads(body)["run_id"] == summary["run_id"]
+
+
+def test_a_runs_report_is_built_once_and_an_event_posted_after_it_builds_it_again(zendesk, store_url):
+    summary = run_cycle()
+    run_id, report = summary["run_id"], Path(summary["report"])
+    built = report.stat().st_ino  # every build writes a new file in its place
+    with session() as s:
+        finished = as_utc(s.get(Run, run_id).finished_at)
+    # concord_report, triggered by the run's outbox event, finds the report the run's audit published since.
+    assert audit(run_id, [], {}, {"writes": {}}, published_since=finished - timedelta(seconds=5)) == summary
+    assert report.stat().st_ino == built
+    if store_url.startswith("postgresql"):
+        # Two audits at once: the second waits for the run's row and keeps what the first published.
+        holder = Session(engine())
+        holder.begin()
+        row = holder.get(Run, run_id, with_for_update=True)
+        done = []
+        waiting = threading.Thread(target=lambda: done.append(audit(run_id, [], {}, {"writes": {}})))
+        waiting.start()
+        waiting.join(2)
+        assert waiting.is_alive() and not done
+        row.finished_at = utcnow()
+        holder.commit()
+        holder.close()
+        waiting.join(60)
+        assert done == [summary] and report.stat().st_ino == built
+    # An operator's event posted after the report builds it again.
+    audit(run_id, [], {}, {"writes": {}}, published_since=utcnow())
+    assert report.stat().st_ino != built
