@@ -6,8 +6,8 @@ from __future__ import annotations
 from adapters import pacing, registry
 from adapters.base import ConfigError
 from canonical import pools
-from canonical.heap import collector_paused
 from canonical.audit import audit
+from canonical.heap import collector_paused
 from canonical.reconcile import partition, reconcile
 from canonical.stages.extract import extract
 from canonical.stages.load import load
