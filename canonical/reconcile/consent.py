@@ -2,11 +2,10 @@
 on a tie in time the opt-out wins; so an older opt-in never overwrites a newer opt-out. A channel
 with no explicit event anywhere keeps the newest pending/unknown status.
 
-An opt-in is dated by when the record came to hold it (`_consent_since`, kept by canonical/sync/edits.py),
+A status is dated by when the record came to hold it (`_consent_since`, kept by canonical/sync/edits.py),
 not by the time the system last stamped it: systems restamp a consent on unrelated writes and on
 Concord's own, and a restamped stale opt-in would otherwise outrank an opt-out given elsewhere in the
-meantime and re-subscribe the person. An opt-out is dated by its latest stamp (an opt-out given again
-is a newer opt-out)."""
+meantime and re-subscribe the person."""
 from __future__ import annotations
 
 EXPLICIT = ("subscribed", "unsubscribed")

@@ -9,10 +9,8 @@
   stamp a consent's time on writes that are not consent events (Mailchimp's last_changed moves with
   a name change) and on Concord's own consent writes (with their clock at the time of the write).
   Taken at face value, a stale opt-in would then look newer than an opt-out given elsewhere and
-  re-subscribe the person. So an opt-in's time only moves when the status does, and one Concord wrote
-  keeps the time of the event it copies (canonical/reconcile/consent.py reads this). An opt-out's
-  time moves with its stamp: an opt-out given again is the newest event, and dating a restamped one
-  later only keeps it in force longer, never re-subscribes anyone.
+  re-subscribe the person. So the time only moves when the status does, and a status Concord wrote
+  keeps the time of the event it copies (canonical/reconcile/consent.py reads this).
 
 Changes are compared on the same normalized keys survivorship groups values by, so a reformatted
 phone or a re-cased email is not an edit."""
@@ -37,7 +35,7 @@ def observe(state: dict | None, before: dict, after: dict, run_id: str) -> dict 
         old = ((before.get("consent") or {}).get(channel) or {})
         if not isinstance(event, dict):
             continue
-        if event.get("status") != old.get("status") or _restamped_opt_out(event, old):
+        if event.get("status") != old.get("status"):
             (state.get("consent") or {}).pop(channel, None)  # a new status: its own time is its time
             continue
         kept = (state.get("consent") or {}).get(channel)
@@ -45,14 +43,6 @@ def observe(state: dict | None, before: dict, after: dict, run_id: str) -> dict 
             kept if kept and kept.get("status") == event.get("status")
             else {"status": old.get("status"), "at": old.get("updated_at")})
     return state or None
-
-
-def _restamped_opt_out(event: dict, old: dict) -> bool:
-    """An opt-out the system stamped again: a person who opts out again where they were opted out is a
-    newer opt-out than an opt-in given elsewhere meanwhile. Taken at its new time even when the stamp
-    was only a restamp (or Concord's own write), it can only keep an opt-out in force longer; an opt-in
-    restamped keeps the time it was given, so a stale opt-in never re-subscribes anyone."""
-    return event.get("status") == "unsubscribed" and event.get("updated_at") != old.get("updated_at")
 
 
 def survivorship_fields(canonical_field: str) -> tuple[str, ...]:

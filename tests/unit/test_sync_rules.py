@@ -100,16 +100,3 @@ def test_a_status_given_again_later_takes_its_new_time():
     back = record("shopify", "s", t2, consent=consent("subscribed", t2))
     state = edits.observe(state, out, back, "r3")
     assert edits.for_survivorship(back, state, "r3")["_consent_since"].get("email", {}).get("at") in (None, t2)
-
-
-def test_an_opt_out_given_again_beats_an_opt_in_given_elsewhere_before_it():
-    t0, t1, t2 = "2025-06-19T12:31:43Z", "2026-12-06T11:06:01Z", "2026-12-06T11:06:03Z"
-    # Concord wrote the customer's old opt-out into the shop; the shop held it since.
-    state = edits.wrote(None, {"consent.email.status": "unsubscribed"}, {"email": {"status": "unsubscribed", "updated_at": t0}})
-    held = record("shopify", "s", t0, consent=consent("unsubscribed", t0))
-    opt_in = record("hubspot", "h", t1, consent=consent("subscribed", t1))
-    # The person opts out in the shop again, after opting in at HubSpot.
-    again = record("shopify", "s", t2, consent=consent("unsubscribed", t2))
-    state = edits.observe(state, held, again, "r2")
-    fields, lineage = golden_consent([edits.for_survivorship(again, state, "r2"), opt_in])
-    assert fields["email"] == {"status": "unsubscribed", "updated_at": t2} and lineage["email"]["source"] == "shopify"
