@@ -112,11 +112,12 @@ def person_in(systems: tuple[str, ...], field: str, systems_now: dict, accept=la
     links, goldens, _ = store_view()
     for customer in sorted(goldens):
         ids = {system: linked(system, customer, links) for system in systems}
-        if all(len(v) == 1 for v in ids.values()) and all(
-                get_path(systems_now[s][ids[s][0]], field) not in EMPTY for s in systems if s != "twilio") and accept(
-                {s: systems_now[s][v[0]] for s, v in ids.items()}):
+        if any(len(v) != 1 for v in ids.values()):
+            continue
+        held = {s: systems_now[s][v[0]] for s, v in ids.items()}
+        if all(get_path(held[s], field) not in EMPTY for s in systems if s != "twilio") and accept(held):
             return customer, {s: v[0] for s, v in ids.items()}
-    raise AssertionError(f"the world has nobody in {systems} with {field}")
+    raise AssertionError(f"the world has nobody in {systems} with {field} that the test accepts")
 
 
 def run_log(run_id: str) -> list[SyncLogEntry]:
