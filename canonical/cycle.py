@@ -29,7 +29,8 @@ def _reconcile(run_id: str, **finish) -> dict:
     parts = tasks.reconcile_plan(run_id)
     for part in parts:
         tasks.reconcile_pairs(run_id, part)
-    tasks.reconcile_train(run_id)
+    if parts:  # none: the plan compared and scored its small neighbourhood itself
+        tasks.reconcile_train(run_id)
     for part in parts:
         tasks.reconcile_score(run_id, part)
     return tasks.reconcile_finish(run_id, **finish)

@@ -98,7 +98,9 @@ def concord_sync():
         from canonical import tasks
         return tasks.reconcile_score(_run_id(), partition)
 
-    @task(outlets=[GOLDEN])
+    # none_failed: a small incremental run compares and scores in the plan, and the mapped steps, mapped
+    # over no partition, are skipped.
+    @task(outlets=[GOLDEN], trigger_rule="none_failed")
     def reconcile(scores: list[dict]) -> dict:
         from canonical import tasks
         return tasks.reconcile_finish(_run_id())

@@ -3,10 +3,13 @@ to an integer id per column (-1 when missing), so that blocking and comparison r
 than on millions of dicts. Rows are appended once and never change; a changed record is a new row."""
 from __future__ import annotations
 
+import hashlib
 import re
 from array import array
+from pathlib import Path
 
 import numpy as np
+import phonenumbers
 
 from canonical.reconcile import normalize
 
@@ -34,6 +37,22 @@ class Vocab:
         self.counts[found] += 1
         return found
 
+    def ids_of(self, values: list) -> list[int]:
+        """id() of each value, in one pass."""
+        ids, found = self.ids, []
+        for value in values:
+            if not value:
+                found.append(-1)
+                continue
+            vid = ids.get(value)
+            if vid is None:
+                vid = ids[value] = len(self.values)
+                self.values.append(value)
+                self.counts.append(0)
+            self.counts[vid] += 1
+            found.append(vid)
+        return found
+
 
 class Features:
     """Rows of interned features plus each row's (source, source_id) and external-id claims."""
@@ -53,11 +72,22 @@ class Features:
 
     def add(self, record: dict) -> int:
         """Appends one canonical source record; returns its row."""
-        values = extract(record)
-        for name in COLUMNS:
-            self._rows[name].append(self.vocab[name].id(values[name]))
-        self.keys.append((record["source"], str(record["source_id"])))
-        self.claims.append(values["claims"])
+        return self.add_stored((record["source"], str(record["source_id"])), stored(record))
+
+    def extend_stored(self, keys: list[Key], rows: list[list]) -> None:
+        """add_stored for many rows, a column at a time (a plan appends every record of the store)."""
+        for j, name in enumerate(COLUMNS):
+            self._rows[name].extend(self.vocab[name].ids_of([row[j] for row in rows]))
+        self.keys.extend(keys)
+        self.claims.extend(tuple(row[len(COLUMNS)]) for row in rows)
+
+    def add_stored(self, key: Key, row: list) -> int:
+        """Appends one record's features as stored(): the store keeps them, so that a reconcile need
+        not normalize every record again."""
+        for name, value in zip(COLUMNS, row):
+            self._rows[name].append(self.vocab[name].id(value))
+        self.keys.append(key)
+        self.claims.append(tuple(row[len(COLUMNS)]))
         return len(self.keys) - 1
 
     def freeze(self) -> "Features":
@@ -68,6 +98,32 @@ class Features:
 
     def column(self, name: str) -> np.ndarray:
         return self.arrays[name]
+
+
+def _version() -> str:
+    """What stored features were computed with: the code of this module, of normalize and of the
+    nickname table, and the phone metadata's release. Rows stored under another version are computed
+    again, so an upgrade never mixes old and new normalizations in one table."""
+    here = Path(__file__).parent
+    found = hashlib.sha256(phonenumbers.__version__.encode())
+    for name in ("features.py", "normalize.py", "nicknames.py"):
+        found.update((here / name).read_bytes())
+    return found.hexdigest()[:12]
+
+
+VERSION = _version()
+
+
+def stored(record: dict) -> list:
+    """A record's features as the store keeps them (JSON): the column values in COLUMNS order, then
+    the external-id claims."""
+    values = extract(record)
+    return [values[name] for name in COLUMNS] + [list(values["claims"])]
+
+
+def stamp(content_hash: str) -> str:
+    """Which record content, under which VERSION, stored features were computed from."""
+    return f"{VERSION}:{content_hash}"
 
 
 def extract(record: dict) -> dict:

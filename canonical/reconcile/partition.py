@@ -50,44 +50,70 @@ def work_base() -> str:
     return os.environ.get("CONCORD_WORK_URL") or str(paths.var_dir() / "work")
 
 
-def partition_count(records: int) -> int:
+def partition_records() -> int:
+    return max(1, int(os.environ.get("CONCORD_RECONCILE_PARTITION_RECORDS") or PARTITION_RECORDS))
+
+
+def partition_count(records: int, looked_at: int | None = None) -> int:
+    """A full run splits the store: CONCORD_RECONCILE_PARTITIONS partitions, else one per
+    CONCORD_RECONCILE_PARTITION_RECORDS records. An incremental run splits only the `looked_at` records
+    of its neighbourhood, one partition per that many of them, at most the full run's count: a 1% run
+    at 100,000 people looks at a few thousand records, and each extra partition is a task that only
+    loads the plan file again."""
+    size = partition_records()
     fixed = os.environ.get("CONCORD_RECONCILE_PARTITIONS")
-    if fixed:
-        return max(1, int(fixed))
-    size = int(os.environ.get("CONCORD_RECONCILE_PARTITION_RECORDS") or PARTITION_RECORDS)
-    return min(MAX_PARTITIONS, max(1, math.ceil(records / max(1, size))))
+    full = max(1, int(fixed)) if fixed else min(MAX_PARTITIONS, max(1, math.ceil(records / size)))
+    if looked_at is None:
+        return full
+    return min(full, max(1, math.ceil(looked_at / size)))
 
 
 # -- the stages ------------------------------------------------------------------------------------
 
 def plan(run_id: str) -> list[int]:
     """Reads the store, writes the plan file; returns the partition numbers to map over."""
-    from canonical.reconcile import overrides, read_store
+    from canonical.reconcile import overrides, stored_features
     from canonical.store import session
 
     with session() as s:
-        rows, records, changed, previous, latest = read_store(s, run_id)
-        start = snapshot.plan(records, changed, previous, overrides.load(s), latest.parameters if latest else None)
+        rows, features, changed, previous, latest = stored_features.read(s, run_id)
+        start = snapshot.plan(features, changed, previous, overrides.load(s), latest.parameters if latest else None)
         state = _records_digest(rows)
-    count = partition_count(len(start.keys))
     arrays, meta = _pack_features(start.features)
-    meta.update(row_keys=start.keys, full=start.full, model=start.model, partitions=count, records_digest=state,
-                forced=sorted(start.overrides.forced), forbidden=sorted(start.overrides.forbidden))
-    if not start.full:
+    within = None
+    if start.full:
+        count = partition_count(len(start.keys))
+    else:
         engine = Engine(start.features, say=progress.say)
         engine.model = fs.Model.from_dict(start.model)
         arrays["previous"] = start.previous
-        arrays["within"] = engine.neighbourhood(start.previous, start.dirty, start.overrides)
+        arrays["within"] = within = engine.neighbourhood(start.previous, start.dirty, start.overrides)
+        count = partition_count(len(start.keys), int(within.sum()))
+    # A neighbourhood within one partition's size is compared and scored here, in memory: as mapped
+    # tasks, each of the three steps would first load this plan file again, and each hand-over
+    # between tasks waits for the scheduler. The DAG's mapped steps then map over no partition.
+    here = within is not None and int(within.sum()) <= partition_records()
+    meta.update(row_keys=start.keys, full=start.full, model=start.model, partitions=1 if here else count,
+                records_digest=state, forced=sorted(start.overrides.forced),
+                forbidden=sorted(start.overrides.forbidden))
     _remove_other_runs(run_id)
     _put(run_id, "plan.npz", arrays, meta)
-    mode = "full" if start.full else f"incremental over {int(arrays['within'].sum())} records"
+    mode = "full" if start.full else f"incremental over {int(within.sum())} records"
+    if here:
+        planned = _Plan.of(start, meta, within)
+        pairs(run_id, 0, planned)
+        train(run_id, planned)
+        score(run_id, 0, planned)
+        progress.say(f"reconcile: {len(start.keys)} records, {mode}, compared and scored in the plan")
+        return []
     progress.say(f"reconcile: {len(start.keys)} records in {count} partition(s), {mode}")
     return list(range(count))
 
 
-def pairs(run_id: str, part: int) -> dict:
-    """One partition's candidate pairs with their comparison levels."""
-    start = _Plan.load(run_id)
+def pairs(run_id: str, part: int, start: "_Plan | None" = None) -> dict:
+    """One partition's candidate pairs with their comparison levels. `start`: the plan, when the
+    caller holds it already (else its file is read)."""
+    start = start or _Plan.load(run_id)
     a, b = candidate_pairs(start.features, part, start.partitions, Settings().block_cap, start.within)
     if part == 0 and start.overrides.forced:
         # Forced pairs are compared even when no block brought them together; partition 0 holds them.
@@ -99,9 +125,9 @@ def pairs(run_id: str, part: int) -> dict:
     return {"partition": part, "pairs": int(len(a))}
 
 
-def train(run_id: str) -> dict:
+def train(run_id: str, start: "_Plan | None" = None) -> dict:
     """A full run learns the model from all partitions' pairs; an incremental run keeps the stored one."""
-    start = _Plan.load(run_id)
+    start = start or _Plan.load(run_id)
     if start.full:
         merged = _merge(run_id, "pairs", start.partitions, len(start.features), ("gamma",))
         engine = Engine(start.features, say=progress.say)
@@ -114,9 +140,9 @@ def train(run_id: str) -> dict:
     return {"full": start.full, "prior": parameters["prior"]}
 
 
-def score(run_id: str, part: int) -> dict:
+def score(run_id: str, part: int, start: "_Plan | None" = None) -> dict:
     """One partition's pairs weighed with the model and the rules; the accepted edges are kept."""
-    start = _Plan.load(run_id)
+    start = start or _Plan.load(run_id)
     found = _get(run_id, f"pairs-{part:03d}.npz")[0]
     engine = Engine(start.features)
     engine.model = fs.Model.from_dict(_get_json(run_id, "model.json"))
@@ -173,7 +199,8 @@ def run_all(run_id: str) -> dict:
     parts = plan(run_id)
     for part in parts:
         pairs(run_id, part)
-    train(run_id)
+    if parts:  # none: the plan compared and scored its small neighbourhood itself
+        train(run_id)
     for part in parts:
         score(run_id, part)
     return finish(run_id)
@@ -220,6 +247,15 @@ class _Plan:
         found.overrides = Overrides({tuple(p) for p in meta["forced"]}, {tuple(p) for p in meta["forbidden"]})
         found.previous = arrays.get("previous")
         found.within = arrays.get("within")
+        return found
+
+    @classmethod
+    def of(cls, start: snapshot.Plan, meta: dict, within: np.ndarray | None) -> "_Plan":
+        """The plan as load() would read it back, from the plan step's own objects."""
+        found = cls()
+        found.features, found.keys, found.overrides = start.features, start.keys, start.overrides
+        found.full, found.model, found.partitions = meta["full"], meta["model"], meta["partitions"]
+        found.records_digest, found.previous, found.within = meta["records_digest"], start.previous, within
         return found
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from canonical.reconcile import model as fs
 from canonical.reconcile.compare import FIELDS, LEVELS
 from canonical.reconcile.engine import RULES, Engine, Overrides, Settings
-from canonical.reconcile.features import Features
+from canonical.reconcile.features import Features, stored
 
 Key = tuple[str, str]
 RETRAIN_GROWTH = 2  # a model learned on half the records or fewer is learned again, in a full run
@@ -42,12 +42,12 @@ class Plan:
     dirty: np.ndarray | None = None     # incremental: rows to look at again
 
 
-def plan(records: dict[Key, dict], changed: set[Key], previous: dict[Key, str],
+def plan(rows: dict[Key, list], changed: set[Key], previous: dict[Key, str],
          overrides: list[tuple[Key, Key, str]], model: dict | None) -> Plan:
-    keys = sorted(records)
+    """`rows`: each live record's features as stored (features.stored)."""
+    keys = sorted(rows)
     features = Features()
-    for key in keys:
-        features.add(records[key])
+    features.extend_stored(keys, [rows[key] for key in keys])
     features.freeze()
     row = {key: i for i, key in enumerate(keys)}
     full = model is None or not previous or len(keys) > RETRAIN_GROWTH * model.get("records", 0) \
@@ -62,7 +62,7 @@ def plan(records: dict[Key, dict], changed: set[Key], previous: dict[Key, str],
 def resolve(records: dict[Key, dict], changed: set[Key], previous: dict[Key, str],
             overrides: list[tuple[Key, Key, str]], model: dict | None, settings: Settings | None = None,
             say=lambda message: None) -> Snapshot:
-    start = plan(records, changed, previous, overrides, model)
+    start = plan({key: stored(record) for key, record in records.items()}, changed, previous, overrides, model)
     engine = Engine(start.features, settings, say)
     if start.full:
         result = engine.resolve(overrides=start.overrides)

@@ -14,6 +14,7 @@ from canonical import landing, progress, suppression
 from canonical import mapping as mappings
 from canonical.hashing import content_hash, digest
 from canonical.pii import mask_id
+from canonical.reconcile import features
 from canonical.stages.extract import cursor_key
 from canonical.store import Activity, Cursor, QuarantinedRecord, SourceRecord, session
 from canonical.store.db import GrowthStatistics
@@ -129,7 +130,8 @@ def _upsert(s: Session, raw: dict, canonical: dict, run_id: str, known: dict) ->
         known[source_id] = row = SourceRecord(
             source=source, source_id=source_id, raw=raw, canonical=canonical, content_hash=new_hash,
             source_updated_at=updated_at, deleted=bool(canonical.get("deleted")),
-            first_seen_run=run_id, last_changed_run=run_id, last_read_run=run_id)
+            first_seen_run=run_id, last_changed_run=run_id, last_read_run=run_id,
+            match_features=features.stored(canonical), features_of=features.stamp(new_hash))
         s.add(row)
         return "new"
     row.last_read_run = run_id
@@ -143,6 +145,7 @@ def _upsert(s: Session, raw: dict, canonical: dict, run_id: str, known: dict) ->
     row.raw, row.canonical, row.source_updated_at = raw, canonical, updated_at
     if outcome == "changed":
         row.content_hash, row.deleted, row.last_changed_run = new_hash, bool(canonical.get("deleted")), run_id
+        row.match_features, row.features_of = features.stored(canonical), features.stamp(new_hash)
     return outcome
 
 

@@ -48,6 +48,11 @@ class SourceRecord(Base):
     # the golden record. A record with an edit read by a run stays set for one more run, since
     # survivorship counts an edit fresh only in the run that read it.
     golden_stale: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The record's comparison features (canonical.reconcile.features.stored), and features.stamp() of
+    # the content and code they were computed from: written with the record, so that a reconcile
+    # plan reads them instead of normalizing every record of the store again.
+    match_features: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    features_of: Mapped[str | None] = mapped_column(String(80), nullable=True)
 
 
 class Activity(Base):

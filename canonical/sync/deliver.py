@@ -17,6 +17,7 @@ from canonical import mapping as mappings
 from canonical import progress
 from canonical.hashing import content_hash
 from canonical.pii import mask_id
+from canonical.reconcile import features
 from canonical.store import GoldenCustomer, OutboxEntry, SourceRecord, SyncLogEntry, session
 from canonical.store.models import utcnow
 from canonical.sync import edits, outbox
@@ -116,6 +117,8 @@ def _remember(s: Session, system: str, writes: list[PlannedWrite]) -> None:
             mappings.set_path(canonical, field, after)
         state = edits.wrote(state, {f: after for f, (_, after) in write.fields.items()}, consent.get(write.customer_id))
         changed[write.source_id] = (row_id, canonical, state)
+    hashes = {row_id: content_hash(canonical) for row_id, canonical, _ in changed.values()}
     s.execute(update(SourceRecord), [
-        {"id": row_id, "canonical": canonical, "content_hash": content_hash(canonical), "sync_state": state,
-         "golden_stale": True} for row_id, canonical, state in changed.values()])
+        {"id": row_id, "canonical": canonical, "content_hash": hashes[row_id], "sync_state": state,
+         "golden_stale": True, "match_features": features.stored(canonical),
+         "features_of": features.stamp(hashes[row_id])} for row_id, canonical, state in changed.values()])

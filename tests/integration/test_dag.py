@@ -130,3 +130,18 @@ def test_airflow_dags_test_runs_the_dag_with_one_system_and_records_every_asset(
     # The outbox event queued a run of concord_report for the scheduler (dags test has none to start it).
     queued = db.execute("SELECT target_dag_id FROM asset_dag_run_queue").fetchall()
     assert queued == [("concord_report",)]
+
+    # A second run is incremental and small: its plan compares and scores, the mapped steps map over
+    # no partition and are skipped, and the reconcile and everything after it still run.
+    with ExitStack() as stack:
+        info = stack.enter_context(running("zendesk", "--seed", "3", "--customers", "150",
+                                           "--state-dir", str(tmp_path / "sandboxes")))
+        env.update(connection_env("zendesk", info))
+        done = subprocess.run([airflow, "dags", "test", "concord_sync"], env=env, cwd=REPO, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    latest = db.execute("SELECT run_id FROM dag_run WHERE dag_id = 'concord_sync' ORDER BY id DESC LIMIT 1").fetchone()[0]
+    states = dict(db.execute("SELECT task_id || ':' || map_index, state FROM task_instance "
+                             "WHERE dag_id = 'concord_sync' AND run_id = ?", (latest,)).fetchall())
+    assert states["reconcile_pairs:-1"] == states["reconcile_score:-1"] == "skipped"
+    assert states["reconcile:-1"] == states["audit:-1"] == "success"

@@ -11,8 +11,8 @@ from adapters.world import SYSTEMS, World
 from bench.make_records import canonical
 from canonical import landing
 from canonical.reconcile import blocking, overrides, partition, reconcile
-from canonical.reconcile.features import Features
-from canonical.store import Link, migrate, session
+from canonical.reconcile.features import Features, stamp, stored
+from canonical.store import Link, SourceRecord, migrate, session
 from canonical.store.models import MatchEvidence, MatchModel
 from tests.integration.test_landing import s3  # noqa: F401  (the moto S3 fixture)
 from tests.integration.test_reconcile_store import put
@@ -56,14 +56,17 @@ def test_partitioned_reconcile_equals_the_one_process_reconcile(tmp_path, monkey
     urls = two_stores(tmp_path, monkeypatch, world_records)
     monkeypatch.setenv("CONCORD_RECONCILE_PARTITIONS", "5")
 
-    def both(run_id: str) -> tuple[dict, dict]:
+    def both(run_id: str, per_partition: int | None = None) -> tuple[dict, dict]:
         monkeypatch.setenv("CONCORD_DB_URL", urls["single"])
         single = reconcile(run_id)
         one = outcome()
         monkeypatch.setenv("CONCORD_DB_URL", urls["partitioned"])
         parted = partition.run_all(run_id)
-        assert parted["partitions"] == 5 and parted["mode"] == single["mode"]
+        within = partition._Plan.load(run_id).within
+        expected = 5 if within is None else min(5, -(-int(within.sum()) // per_partition))
+        assert parted["partitions"] == expected and parted["mode"] == single["mode"]
         assert {k: v for k, v in parted.items() if k != "partitions"} == single
+        assert expected > 1  # both runs are really split
         return one, outcome()
 
     single, parted = both("r1")
@@ -79,8 +82,27 @@ def test_partitioned_reconcile_equals_the_one_process_reconcile(tmp_path, monkey
         put("r2", *changed)
         overrides.set_override(a, b, "force", "test")
         overrides.set_override(a, c, "forbid", "test")
-    single, parted = both("r2")
+    # An incremental run splits only the records it looks at: one partition per 40 of them here, so
+    # that this small neighbourhood still spreads over several partitions (at most the full run's 5).
+    monkeypatch.setenv("CONCORD_RECONCILE_PARTITION_RECORDS", "40")
+    single, parted = both("r2", per_partition=40)
     assert single == parted
+
+    # A neighbourhood within one partition is compared and scored by the plan itself: no partition
+    # is left to map over, and the outcome is still the one-process outcome.
+    monkeypatch.delenv("CONCORD_RECONCILE_PARTITION_RECORDS")
+    changed = [dict(r, given_name="Zed", updated_at="2025-07-01T00:00:00Z") for r in world_records[5::89]]
+    for url in urls.values():
+        monkeypatch.setenv("CONCORD_DB_URL", url)
+        put("r3", *changed)
+    monkeypatch.setenv("CONCORD_DB_URL", urls["single"])
+    single = reconcile("r3")
+    one = outcome()
+    monkeypatch.setenv("CONCORD_DB_URL", urls["partitioned"])
+    assert partition.plan("r3") == []
+    parted = partition.finish("r3")
+    assert parted.pop("partitions") == 1 and parted == single and single["mode"] == "incremental"
+    assert outcome() == one
 
 
 def test_the_partitions_together_hold_exactly_the_one_process_candidate_pairs(world_records):
@@ -139,4 +161,29 @@ def test_the_work_files_can_live_on_s3_encrypted_and_only_the_current_runs_are_k
     assert all(s3.head_object(Bucket="concord-landing", Key=k)["ServerSideEncryption"] == "AES256" for k in work)
     partition.plan("r2")
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="concord-landing")["Contents"]}
-    assert keys == {"work/reconcile/r2/plan.npz", "raw/zendesk/users/r1/page-00001.json"}
+    # r2 is incremental and small, so its plan also compared and scored: its own files only, r1's gone.
+    assert keys == {"raw/zendesk/users/r1/page-00001.json"} | {"work/reconcile/r2/" + name for name in (
+        "plan.npz", "pairs-000.npz", "model.json", "edges-000.npz")}
+
+
+def test_the_plan_reads_each_records_stored_features_and_computes_only_missing_or_outdated_ones(
+        tmp_path, monkeypatch, world_records):
+    monkeypatch.setenv("CONCORD_DB_URL", f"sqlite:///{tmp_path}/s.db")
+    migrate()
+    put("r1", *world_records[:300])  # stored as a direct insert would: no features yet
+    partition.plan("r1")
+    with session() as s:
+        rows = s.scalars(select(SourceRecord).order_by(SourceRecord.id)).all()
+        assert all((r.match_features, r.features_of) == (stored(r.canonical), stamp(r.content_hash)) for r in rows)
+        # Planted: one row's features under another version of the code, one row's with the right stamp.
+        old, kept = rows[0], rows[1]
+        old.match_features, old.features_of = [None] * len(old.match_features), f"0ld:{old.content_hash}"
+        kept.match_features = ["planted@example.org", *kept.match_features[1:]]
+        old_key, kept_key = (old.source, old.source_id), (kept.source, kept.source_id)
+    partition.plan("r2")
+    table = partition._Plan.load("r2").features
+    email = dict(zip(table.keys, table.column("email1").tolist()))
+    assert table.vocab["email1"].values[email[kept_key]] == "planted@example.org"  # read, not computed
+    with session() as s:
+        old = s.scalar(select(SourceRecord).where(SourceRecord.source == old_key[0], SourceRecord.source_id == old_key[1]))
+        assert (old.match_features, old.features_of) == (stored(old.canonical), stamp(old.content_hash))

@@ -16,7 +16,8 @@ from canonical import mapping as mappings
 from canonical.cycle import run_cycle
 from canonical.mapping import EMPTY, get_path
 from canonical.reconcile import normalize
-from canonical.store import GoldenCustomer, Link, OutboxEntry, SyncLogEntry, session
+from canonical.reconcile.features import stamp, stored
+from canonical.store import GoldenCustomer, Link, OutboxEntry, SourceRecord, SyncLogEntry, session
 from canonical.sync import policy as policies
 from canonical.sync.values import equivalent, wanted
 
@@ -90,6 +91,13 @@ def writes_of(summary: dict) -> int:
 def test_one_run_converges_every_system_and_three_more_write_nothing(five_systems):
     first = run_cycle()
     assert writes_of(first) > 300  # the seeded systems disagree a lot: this run had work to do
+    # The loads and the write-backs stored each record's comparison features with the content they
+    # wrote, so the next reconcile plan computes none of them.
+    with session() as s:
+        rows = s.execute(select(SourceRecord.canonical, SourceRecord.content_hash, SourceRecord.match_features,
+                                SourceRecord.features_of, SourceRecord.sync_state)).all()
+    assert sum(1 for r in rows if r.sync_state) > 300
+    assert [r for r in rows if (r.match_features, r.features_of) != (stored(r.canonical), stamp(r.content_hash))] == []
     found, checked = mismatches(held_now())
     assert checked > 2000
     assert found == [], found

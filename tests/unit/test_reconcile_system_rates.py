@@ -12,6 +12,7 @@ from canonical.reconcile import model as fs
 from canonical.reconcile import snapshot
 from canonical.reconcile.engine import Engine
 from canonical.reconcile.features import Features
+from canonical.reconcile.features import stored as stored_row
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_an_incremental_pass_over_unchanged_records_keeps_every_weak_link_decisi
 def _plan(records, model):
     keyed = {(r["source"], r["source_id"]): r for r in records}
     previous = {key: f"cus_{i}" for i, key in enumerate(keyed)}
-    return snapshot.plan(keyed, set(), previous, [], model)
+    return snapshot.plan({key: stored_row(record) for key, record in keyed.items()}, set(), previous, [], model)
 
 
 def test_a_model_stored_without_the_rates_is_learned_again_in_a_full_run(world):
