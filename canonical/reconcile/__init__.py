@@ -14,13 +14,13 @@ from canonical.store.models import MatchModel
 
 def reconcile(run_id: str, writes_for: list[str] | None = None, retry_failed: bool = False) -> dict:
     """`writes_for`: the systems whose change sets go into the outbox in the same transaction."""
-    from canonical.reconcile import overrides, snapshot
+    from canonical.reconcile import live, overrides, snapshot
 
     with session() as s:
         rows, records, changed, previous, latest = read_store(s, run_id)
         found = snapshot.resolve(records, changed, previous, overrides.load(s),
                                  latest.parameters if latest else None, say=progress.say)
-        stats = persist_clusters(s, rows, found, previous, run_id, writes_for, retry_failed)
+        stats = persist_clusters(s, live.from_rows(rows, run_id), found, previous, run_id, writes_for, retry_failed)
     progress.say(f"reconcile: {stats['records']} records -> {stats['customers']} customers "
                  f"({stats['new']} new, {stats['updated']} updated, {stats['retired']} retired, "
                  f"{stats['merges']} merges, {stats['splits']} splits, {stats['mode']})")
@@ -36,30 +36,32 @@ def read_store(s, run_id: str) -> tuple[list, dict, set, dict, MatchModel | None
                             SourceRecord.golden_stale).where(SourceRecord.deleted.is_(False))).all()
     records = {(r.source, r.source_id): r.canonical for r in rows}
     changed = {(r.source, r.source_id) for r in rows if r.last_changed_run == run_id}
-    previous = {(source, source_id): customer_id for source, source_id, customer_id
-                in s.execute(select(Link.source, Link.source_id, Link.customer_id))}
     latest = s.scalar(select(MatchModel).order_by(MatchModel.created_at.desc(), MatchModel.run_id.desc()))
-    return rows, records, changed, previous, latest
+    return rows, records, changed, read_links(s), latest
 
 
-def persist_clusters(s, rows: list, found, previous: dict, run_id: str, writes_for: list[str] | None = None,
+def read_links(s) -> dict[tuple[str, str], str]:
+    """Each linked record's customer, as the links are before this reconcile."""
+    return {(source, source_id): customer_id for source, source_id, customer_id
+            in s.execute(select(Link.source, Link.source_id, Link.customer_id))}
+
+
+def persist_clusters(s, records, found, previous: dict, run_id: str, writes_for: list[str] | None = None,
                      retry_failed: bool = False) -> dict:
     """Stable ids for the clusters found, then goldens, links, evidence and events in the store; then,
     in the same transaction, each system of `writes_for` gets its change set in the outbox: a golden
     record is never committed without the writes it calls for, nor a write without its golden record.
-    `retry_failed` first releases the dead letters, so that what is still wanted is queued again."""
+    `retry_failed` first releases the dead letters, so that what is still wanted is queued again.
+    `records`: the live records (canonical.reconcile.live)."""
     from canonical.reconcile import ids, persist
     from canonical.sync import outbox
     from canonical.sync.plan import plan
 
-    records = {(r.source, r.source_id): r.canonical for r in rows}
-    carried = {k: (c.get("external_ids") or {}).get("concord") for k, c in records.items()}
-    customer_ids = ids.assign(found.clusters, previous, carried)
-    states = {(r.source, r.source_id): r.sync_state for r in rows if r.sync_state}
-    stale = {(r.source, r.source_id) for r in rows if r.golden_stale}
-    stats, recomputed = persist.store(s, found, customer_ids, records, previous, run_id, states, stale)
-    persist.mark_fresh(s, stale, {(r.source, r.source_id) for r in rows
-                                  if r.last_changed_run == run_id and _edited_in(r.sync_state, run_id)}, len(rows))
+    customer_ids = ids.assign(found.clusters, previous, records.carried)
+    stats, recomputed = persist.store(s, found, customer_ids, records, previous, run_id)
+    _, states = records.fetch(records.changed)
+    persist.mark_fresh(s, records.stale, {key for key, state in states.items() if _edited_in(state, run_id)},
+                       len(records.keys))
     whole = len(recomputed) * persist.WHOLE >= max(len(found.clusters), 1)
     if writes_for is None:  # nothing planned: the next run that plans covers them
         persist.mark_pending(s, recomputed, whole)

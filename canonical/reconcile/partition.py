@@ -176,16 +176,16 @@ def combine(run_id: str) -> tuple[snapshot.Plan, snapshot.Snapshot, str]:
 def finish(run_id: str, writes_for: list[str] | None = None, retry_failed: bool = False) -> dict:
     """Combines the partitions and persists the outcome, with the outbox's change sets for the
     systems of `writes_for`, in one transaction, as reconcile() does."""
-    from canonical.reconcile import persist_clusters, read_store
+    from canonical.reconcile import live, persist_clusters, read_links
     from canonical.store import session
 
     start, found, digest = combine(run_id)
     with session() as s:
-        rows, _, _, previous, _ = read_store(s, run_id)
+        rows, records = live.read_light(s, run_id)
         if _records_digest(rows) != digest:
             raise RuntimeError("reconcile: the store's records changed since reconcile_plan read them; "
                                "run the reconcile again from its plan")
-        stats = persist_clusters(s, rows, found, previous, run_id, writes_for, retry_failed)
+        stats = persist_clusters(s, records, found, read_links(s), run_id, writes_for, retry_failed)
     stats["partitions"] = start.partitions
     progress.say(f"reconcile: {stats['records']} records -> {stats['customers']} customers "
                  f"({stats['new']} new, {stats['updated']} updated, {stats['retired']} retired, "

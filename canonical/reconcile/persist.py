@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from canonical.hashing import digest
 from canonical.reconcile import ids as stable_ids
 from canonical.reconcile import survive
+from canonical.reconcile.live import Live
 from canonical.reconcile.snapshot import Snapshot
 from canonical.store import GoldenCustomer, Link, SourceRecord
 from canonical.store.models import ClusterEvent, MatchEvidence, MatchModel
@@ -23,29 +24,30 @@ WHOLE = 4
 EVIDENCE_BATCH = 5_000  # evidence rows per INSERT
 
 
-def store(s: Session, found: Snapshot, customer_ids: list[str], records: dict, previous: dict, run_id: str,
-          states: dict | None = None, stale: set | None = None) -> tuple[dict, set[str]]:
-    """`states`: sync state per record key (edits and consent Concord wrote), for survivorship; `stale`:
-    the records whose golden record has not been computed from them as they are now (all, if None).
+def store(s: Session, found: Snapshot, customer_ids: list[str], records: Live, previous: dict,
+          run_id: str) -> tuple[dict, set[str]]:
+    """`records`: the live records (live.Live): their canonical forms and sync states (edits and consent
+    Concord wrote) are fetched for the golden records computed again; its `stale` records are those whose
+    golden record has not been computed from them as they are now.
     Returns the stats and the customers whose golden record was computed again.
 
     A full run recomputes every golden record. An incremental run recomputes those of the clusters it
     resolved again, of clusters holding a stale record and of golden records made with other
     survivorship rules: any other golden record is a function of the same records, states and rules as
     when it was stored, so it is as stored, and so are its links."""
-    states = states or {}
     rules = survive.rules_digest()
-    stats = {"records": len(records), "customers": len(found.clusters), "new": 0, "updated": 0, "unchanged": 0,
+    stats = {"records": len(records.keys), "customers": len(found.clusters), "new": 0, "updated": 0, "unchanged": 0,
              "retired": 0, "links_changed": 0, "mode": "full" if found.full else "incremental",
              "resolved_records": sum(len(c) for c, t in zip(found.clusters, found.touched) if t)}
-    if found.full or stale is None:
+    if found.full:
         redo = list(range(len(found.clusters)))
     else:
         off_rules = _other_rules(s, rules)
         redo = [i for i, (members, cid, touched) in enumerate(zip(found.clusters, customer_ids, found.touched))
-                if touched or cid in off_rules or any(key in stale for key in members)]
+                if touched or cid in off_rules or any(key in records.stale for key in members)]
     live = set(customer_ids)
-    gone = [key for key in previous if key not in records]  # deleted at their source: linked nowhere now
+    gone = [key for key in previous if key not in records.keys]  # deleted at their source: linked nowhere now
+    canonical, states = records.fetch(key for i in redo for key in found.clusters[i])
     if len(redo) * WHOLE >= len(found.clusters):  # most rows are needed: one query each, not thousands of IN lists
         goldens = {g.customer_id: g for g in s.scalars(select(GoldenCustomer))}
         links = {(l.source, l.source_id): l for l in s.scalars(select(Link))}
@@ -56,7 +58,7 @@ def store(s: Session, found: Snapshot, customer_ids: list[str], records: dict, p
         links = _links_of(s, [key for i in redo for key in found.clusters[i]] + gone)
     for i in redo:
         members, cid = found.clusters[i], customer_ids[i]
-        fields, lineage = survive.golden(cid, [edits.for_survivorship(records[k], states.get(k), run_id)
+        fields, lineage = survive.golden(cid, [edits.for_survivorship(canonical[k], states.get(k), run_id)
                                                for k in members])
         stats[_upsert_golden(s, goldens.get(cid), cid, fields, lineage, run_id, rules)] += 1
         for key in members:

@@ -8,8 +8,9 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from canonical import progress
+from canonical.reconcile import read_links
 from canonical.reconcile.features import stamp, stored
-from canonical.store import Link, SourceRecord
+from canonical.store import SourceRecord
 from canonical.store.models import MatchModel
 
 Key = tuple[str, str]
@@ -28,8 +29,7 @@ def read(s, run_id: str) -> tuple[list, dict[Key, list], set[Key], dict[Key, str
     if missing:
         found.update(_compute(s, missing))
     changed = {(r.source, r.source_id) for r in rows if r.last_changed_run == run_id}
-    previous = {(source, source_id): customer_id for source, source_id, customer_id
-                in s.execute(select(Link.source, Link.source_id, Link.customer_id))}
+    previous = read_links(s)
     latest = s.scalar(select(MatchModel).order_by(MatchModel.created_at.desc(), MatchModel.run_id.desc()))
     return rows, found, changed, previous, latest
 
