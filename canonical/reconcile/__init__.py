@@ -67,6 +67,7 @@ def persist_clusters(s, records, found, previous: dict, run_id: str, writes_for:
         persist.mark_pending(s, recomputed, whole)
         return stats
     s.flush()
+    progress.say(f"reconcile: {stats['recomputed']} golden records computed and stored; planning the writes")
     stats["revived"], scope = _released(s, retry_failed, found.full or whole, recomputed)
     stats["planned"] = {system: outbox.enqueue(s, run_id, system, plan(s, system, scope(system)), scope(system))
                         for system in writes_for}

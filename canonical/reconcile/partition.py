@@ -180,6 +180,7 @@ def finish(run_id: str, writes_for: list[str] | None = None, retry_failed: bool 
     from canonical.store import session
 
     start, found, digest = combine(run_id)
+    progress.say(f"reconcile: {len(found.clusters)} clusters combined from {start.partitions} partition(s); storing")
     with session() as s:
         rows, records = live.read_light(s, run_id)
         if _records_digest(rows) != digest:
