@@ -1,7 +1,8 @@
 """Reconcile in partitions, so that its heavy part runs as mapped tasks on several workers:
 
     plan      one task    the store's records -> a frozen Features table, the overrides as rows, full or
-                          incremental (and, incremental, the neighbourhood to resolve again)
+                          incremental (and, incremental, the neighbourhood to resolve again; one that
+                          fits a partition it pairs, trains and scores itself, and maps over none)
     pairs     mapped      one partition of the blocking keys: its candidate pairs and their comparison levels
     train     one task    a full run learns the model from every partition's pairs (EM needs them all)
     score     mapped      one partition's pairs scored with that model; the accepted edges kept
