@@ -489,6 +489,17 @@ def fresh_pg(prefix: str) -> tuple[str, callable]:
     return url, drop
 
 
+def keep_pg(url: str, name: str) -> None:
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        current = url.rsplit("/", 1)[1]
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        c.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{current}'"))
+        c.execute(text(f'ALTER DATABASE "{current}" RENAME TO "{name}"'))
+    admin.dispose()
+    print(f"store kept as database {name}", file=sys.stderr, flush=True)
+
+
 def run_celery(args) -> dict:
     scratch = Path(f"/tmp/h7b-celery{args.workers}-{args.customers}-{int(time.time())}")
     logs = scratch / "logs"
@@ -502,7 +513,10 @@ def run_celery(args) -> dict:
         airflow_db, drop_a = fresh_pg("h7b_airflow")
         stack.callback(drop_a)
         store_db, drop_s = fresh_pg("h7b_store")
-        stack.callback(drop_s)
+        if args.keep_store:  # kept under that name for profiling a task against it afterwards
+            stack.callback(keep_pg, store_db, args.keep_store)
+        else:
+            stack.callback(drop_s)
         api_port = free_port()
         env = {**os.environ, "AIRFLOW_HOME": str(REPO), "CONCORD_HOME": str(REPO), "PYTHONPATH": str(REPO),
                **celery_settings(metadata_db=airflow_db, store_db=store_db,
@@ -637,6 +651,7 @@ def main(argv=None) -> int:
     parser.add_argument("--concurrency", type=int, default=2, help="task slots per Celery worker")
     parser.add_argument("--partitions", type=int, default=4, help="CONCORD_RECONCILE_PARTITIONS (Celery runs)")
     parser.add_argument("--second-run", action="store_true", help="Celery: also the 1%% run")
+    parser.add_argument("--keep-store", metavar="DB", help="Celery: keep the store's database under this name")
     parser.add_argument("--settle", action="store_true",
                         help="a run with no outside change between the first and the 1%% run, so that "
                              "the 1%% run does not also re-read the first run's own write-backs")
