@@ -13,9 +13,9 @@ from canonical.report.snapshot import Snapshot
 def presence(snap: Snapshot) -> dict[str, dict[str, list[str]]]:
     """customer_id -> {system: [source_id, ...]} over live, linked records; every golden customer appears."""
     found: dict[str, dict[str, list[str]]] = {cid: {} for cid in snap.goldens}
-    for (system, source_id), cid in sorted(snap.links.items()):
+    for system, source_id in sorted(snap.links):
         if (system, source_id) in snap.records:
-            found[cid].setdefault(system, []).append(source_id)
+            found[snap.links[system, source_id]].setdefault(system, []).append(source_id)
     return found
 
 
@@ -58,9 +58,10 @@ def _held(where: dict[str, dict], systems: list[str]) -> dict[str, set[str]]:
 def _active(snap: Snapshot, owner: dict) -> dict[str, set[str]]:
     """system -> the customers with at least one activity there (who bought, called, opened a mail)."""
     active: dict[str, set[str]] = {}
-    for (system, _), key in owner.items():
+    # An activity belongs to a record of its own system, and most records have several: one pass per record.
+    for key in set(owner.values()):
         if key in snap.links:
-            active.setdefault(system, set()).add(snap.links[key])
+            active.setdefault(key[0], set()).add(snap.links[key])
     return active
 
 

@@ -68,6 +68,10 @@ def _cells(rows: list[dict], columns: tuple[str, ...]) -> list[list]:
     return table
 
 
+# What json.dumps(value, ensure_ascii=False, sort_keys=True) uses, made once rather than per value.
+_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
+
 def cell(value) -> str:
     """A value as one cell of text: lists and objects as compact JSON, nothing as empty."""
     if value.__class__ is str:
@@ -75,5 +79,5 @@ def cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+        return _JSON.encode(value)
     return str(value)
