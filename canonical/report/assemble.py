@@ -11,6 +11,7 @@ SCHEMA_VERSION = 2
 
 def build(snap: Snapshot, summary: dict, run: dict | None = None) -> dict:
     """`summary` is the run's summary line; `run` carries what the run's tasks said (loads, reconcile, sync)."""
+    owner = orphans.owners(snap)  # coverage and orphans both resolve every activity to its record
     report = {
         "schema_version": SCHEMA_VERSION,
         "run_id": snap.run_id,
@@ -19,11 +20,11 @@ def build(snap: Snapshot, summary: dict, run: dict | None = None) -> dict:
         "systems": snap.systems,
         "summary": summary,
         "run": run or {},
-        "coverage": coverage.coverage(snap),
+        "coverage": coverage.coverage(snap, owner),
         "missing_fields": missing.missing_fields(snap),
         "conflicts": conflicts.conflicts(snap),
         "duplicates": duplicates.duplicates(snap),
-        "orphans": orphans.orphans(snap),
+        "orphans": orphans.orphans(snap, owner),
         "quarantine": problems.quarantine(snap),
         "failed_writes": problems.failed_writes(snap),
         "staleness": freshness.staleness(snap),

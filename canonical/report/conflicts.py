@@ -17,9 +17,9 @@ def conflicts(snap: Snapshot) -> list[dict]:
     for cid in sorted(snap.goldens):
         golden = snap.goldens[cid]
         for name, entry, value in _entries(golden.get("lineage") or {}, golden.get("fields") or {}):
-            winner = {"system": entry.get("source"), "source_id": entry.get("source_id"), "value": value}
             others = [o for o in _others(entry) if _disagrees(o["value"], value)]
             if others:
+                winner = {"system": entry.get("source"), "source_id": entry.get("source_id"), "value": value}
                 found.append({"customer_id": cid, "field": name, "rule": str(entry.get("rule") or "unknown"),
                               # Two systems edited the field differently since the last sync; the newer won.
                               "conflicting_edits": bool(entry.get("conflict")),
@@ -29,14 +29,16 @@ def conflicts(snap: Snapshot) -> list[dict]:
 
 
 def _entries(lineage: dict, fields: dict, prefix: str = ""):
-    """(field name, lineage entry, golden value) for every entry, one level of grouping unfolded."""
+    """(field name, lineage entry, golden value) for every entry that names other records, one level of
+    grouping unfolded. An entry without others is no conflict: most are, and they are skipped here."""
     for name, entry in sorted(lineage.items()):
         if not isinstance(entry, dict):
             continue
-        value = fields.get(name) if isinstance(fields, dict) else None
         if "rule" in entry or "others" in entry:
-            yield f"{prefix}{name}", entry, value
+            if entry.get("others"):
+                yield f"{prefix}{name}", entry, fields.get(name) if isinstance(fields, dict) else None
         elif not prefix:
+            value = fields.get(name) if isinstance(fields, dict) else None
             yield from _entries(entry, value if isinstance(value, dict) else {}, f"{name}.")
 
 

@@ -13,46 +13,72 @@ from canonical.report.snapshot import Snapshot
 def presence(snap: Snapshot) -> dict[str, dict[str, list[str]]]:
     """customer_id -> {system: [source_id, ...]} over live, linked records; every golden customer appears."""
     found: dict[str, dict[str, list[str]]] = {cid: {} for cid in snap.goldens}
-    for (system, source_id), cid in sorted(snap.links.items()):
+    for system, source_id in sorted(snap.links):
         if (system, source_id) in snap.records:
-            found[cid].setdefault(system, []).append(source_id)
+            found[snap.links[system, source_id]].setdefault(system, []).append(source_id)
     return found
 
 
-def coverage(snap: Snapshot) -> dict:
+def coverage(snap: Snapshot, owner: dict | None = None) -> dict:
+    """`owner` is orphans.owners(snap) when the caller has it already (it is the costly part)."""
     where = presence(snap)
-    held = {system: {cid for cid, systems in where.items() if system in systems} for system in snap.systems}
-    active = _active(snap)
-    active_systems = sorted(active)
+    held = _held(where, snap.systems)
+    active = _active(snap, owners(snap) if owner is None else owner)
+    active_in = _active_in(active)
+    lone = Counter(next(iter(systems)) for systems in where.values() if len(systems) == 1)
+    records = Counter(key[0] for key in snap.records)
+    kinds = _activity_kinds(snap)
     return {
         "customers": len(where),
-        "systems": {system: {"customers": len(held[system]), "records": _records(snap, system)}
+        "systems": {system: {"customers": len(held[system]), "records": records.get(system, 0)}
                     for system in snap.systems},
         "overlap": {a: {b: len(held[a] & held[b]) for b in snap.systems} for a in snap.systems},
         "gaps": [{"present": a, "missing": b, "customers": len(held[a] - held[b]),
                   "active": len((held[a] - held[b]) & active.get(a, set()))}
                  for a, b in permutations(snap.systems, 2)],
-        "activity_kinds": {s: sorted({a["kind"] for a in snap.activities if a["system"] == s}) for s in snap.systems},
-        "only_in": {system: sum(1 for s in where.values() if set(s) == {system}) for system in snap.systems},
+        "activity_kinds": {s: sorted(kinds.get(s, ())) for s in snap.systems},
+        "only_in": {system: lone.get(system, 0) for system in snap.systems},
         "in_none": sum(1 for s in where.values() if not s),
         "combinations": _combinations(where),
-        "members": [{"customer_id": cid, "records": where[cid],
-                     "active_in": [s for s in active_systems if cid in active[s]]}
+        "members": [{"customer_id": cid, "records": where[cid], "active_in": active_in.get(cid, [])}
                     for cid in sorted(where)],
     }
 
 
-def _active(snap: Snapshot) -> dict[str, set[str]]:
+def _held(where: dict[str, dict], systems: list[str]) -> dict[str, set[str]]:
+    """system -> the customers with a record there."""
+    held: dict[str, set[str]] = {system: set() for system in systems}
+    for cid, present in where.items():
+        for system in present:
+            if system in held:
+                held[system].add(cid)
+    return held
+
+
+def _active(snap: Snapshot, owner: dict) -> dict[str, set[str]]:
     """system -> the customers with at least one activity there (who bought, called, opened a mail)."""
     active: dict[str, set[str]] = {}
-    for (system, _), key in owners(snap).items():
+    # An activity belongs to a record of its own system, and most records have several: one pass per record.
+    for key in set(owner.values()):
         if key in snap.links:
-            active.setdefault(system, set()).add(snap.links[key])
+            active.setdefault(key[0], set()).add(snap.links[key])
     return active
 
 
-def _records(snap: Snapshot, system: str) -> int:
-    return sum(1 for key in snap.records if key[0] == system)
+def _active_in(active: dict[str, set[str]]) -> dict[str, list[str]]:
+    """customer_id -> the systems they are active in, sorted."""
+    found: dict[str, list[str]] = {}
+    for system in sorted(active):
+        for cid in active[system]:
+            found.setdefault(cid, []).append(system)
+    return found
+
+
+def _activity_kinds(snap: Snapshot) -> dict[str, set[str]]:
+    kinds: dict[str, set[str]] = {}
+    for a in snap.activities:
+        kinds.setdefault(a["system"], set()).add(a["kind"])
+    return kinds
 
 
 def _combinations(where: dict[str, dict]) -> list[dict]:

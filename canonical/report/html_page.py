@@ -7,15 +7,16 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from canonical.report import charts
-from canonical.report.csv_files import LISTS, cell
+from canonical.report.csv_files import LISTS, cell, rows_of
 from canonical.report.freshness import TREND_FIGURES
 
 ROWS_SHOWN = 25  # a page to read; the CSV holds every row
 
 
-def render(report: dict) -> str:
+def render(report: dict, rows: dict[str, list[dict]] | None = None) -> str:
+    """`rows` is csv_files.rows_of(report) when the caller has it already."""
     template = _environment().get_template("report.html.j2")
-    return template.render(r=report, rows={name: build(report) for name, (build, _) in LISTS.items()},
+    return template.render(r=report, rows=rows_of(report) if rows is None else rows,
                            columns={name: columns for name, (_, columns) in LISTS.items()}, limit=ROWS_SHOWN,
                            biggest_gaps=_biggest_gaps(report), charts=_charts(report))
 

@@ -8,8 +8,9 @@ from collections import Counter
 from canonical.report.snapshot import Snapshot
 
 
-def orphans(snap: Snapshot) -> dict:
-    owner = owners(snap)
+def orphans(snap: Snapshot, owner: dict | None = None) -> dict:
+    """`owner` is owners(snap) when the caller has it already (coverage needs it too)."""
+    owner = owners(snap) if owner is None else owner
     quarantined = {(q["system"], q["source_id"]) for q in snap.quarantine if q["source_id"]}
     items = [{**a, "reason": _why((a["system"], a["customer_ref"]), snap.deleted, quarantined)}
              for a in sorted(snap.activities, key=lambda a: (a["system"], a["kind"], a["occurred_at"], a["source_id"]))

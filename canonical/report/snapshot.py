@@ -38,9 +38,7 @@ def read(s: Session, run_id: str, now: datetime, systems: list[str] | None = Non
     snap = Snapshot(run_id=run_id, now=now)
     _read_records(s, snap)
     _read_links_and_goldens(s, snap)
-    # Columns, not ORM rows: activities are the largest table, and their payloads are not reported.
-    snap.activities = [_activity(*row) for row in s.execute(select(
-        Activity.source, Activity.kind, Activity.source_id, Activity.customer_ref, Activity.occurred_at))]
+    snap.activities = _read_activities(s)
     snap.quarantine = [_quarantined(q) for q in s.scalars(
         select(QuarantinedRecord).where(QuarantinedRecord.resolved_run.is_(None)))]
     snap.sync_log = [_sync_entry(e) for e in s.scalars(
@@ -58,8 +56,14 @@ def systems_of(snap: Snapshot, named: list[str]) -> list[str]:
     return sorted(seen)
 
 
+def _columns(s: Session, statement):
+    """The rows of a select of columns, in the session's transaction, without the ORM's per-row work
+    (rows of plain columns do not need it, and the snapshot reads every record, link and activity)."""
+    return s.connection().execute(statement)
+
+
 def _read_records(s: Session, snap: Snapshot) -> None:
-    rows = s.execute(select(SourceRecord.source, SourceRecord.source_id, SourceRecord.canonical, SourceRecord.deleted))
+    rows = _columns(s, select(SourceRecord.source, SourceRecord.source_id, SourceRecord.canonical, SourceRecord.deleted))
     for source, source_id, canonical, deleted in rows:
         if deleted:
             snap.deleted.add((source, source_id))
@@ -68,18 +72,22 @@ def _read_records(s: Session, snap: Snapshot) -> None:
 
 
 def _read_links_and_goldens(s: Session, snap: Snapshot) -> None:
-    for customer_id, fields, lineage in s.execute(select(
+    for customer_id, fields, lineage in _columns(s, select(
             GoldenCustomer.customer_id, GoldenCustomer.fields, GoldenCustomer.lineage).where(GoldenCustomer.retired.is_(False))):
         snap.goldens[customer_id] = {"fields": fields or {}, "lineage": lineage or {}}
-    for source, source_id, customer_id, rule in s.execute(select(Link.source, Link.source_id, Link.customer_id, Link.rule)):
+    for source, source_id, customer_id, rule in _columns(s, select(Link.source, Link.source_id, Link.customer_id, Link.rule)):
         if customer_id in snap.goldens:
             snap.links[(source, source_id)] = customer_id
             snap.link_rules[(source, source_id)] = rule
 
 
-def _activity(source: str, kind: str, source_id: str, customer_ref: str, occurred_at) -> dict:
-    return {"system": source, "kind": kind, "source_id": source_id, "customer_ref": customer_ref,
-            "occurred_at": as_utc(occurred_at).isoformat()}
+def _read_activities(s: Session) -> list[dict]:
+    # Columns, not ORM rows: activities are the largest table, and their payloads are not reported.
+    rows = _columns(s, select(Activity.source, Activity.kind, Activity.source_id, Activity.customer_ref,
+                              Activity.occurred_at))
+    return [{"system": source, "kind": kind, "source_id": source_id, "customer_ref": customer_ref,
+             "occurred_at": as_utc(occurred_at).isoformat()}
+            for source, kind, source_id, customer_ref, occurred_at in rows]
 
 
 def _quarantined(q: QuarantinedRecord) -> dict:
