@@ -110,6 +110,14 @@ def street_line(line: str | None) -> str:
     return " ".join(STREET_WORDS.get(w, w) for w in words)
 
 
+def address_line(line: str | None) -> str:
+    """street_line() with '#' read as the unit designator it is ('# 12A', 'Apt #12A' and 'Unit 12A'
+    are one unit). For survivorship's grouping only: matching compares the stored street_line(), and
+    changing what that returns would split stored records from new ones."""
+    words = street_line((line or "").replace("#", " unit ")).split()
+    return " ".join(w for i, w in enumerate(words) if not (w == "unit" and i and words[i - 1] == "unit"))
+
+
 def house_number(line: str) -> str:
     """The first number of a street line ('12b Main Street' -> '12'), or ''."""
     found = re.search(r"\d+", line)

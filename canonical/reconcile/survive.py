@@ -25,7 +25,7 @@ FIELDS = ("given_name", "family_name", "full_name", "emails", "phones", "address
 
 # Part of rules_digest: raise it when a change to this module's code changes what the rules choose,
 # so that every stored golden record is computed again (as a changed survivorship.yaml does).
-VERSION = 1
+VERSION = 2
 
 
 def rules_digest(path: str = str(CONFIG)) -> str:
@@ -67,7 +67,7 @@ def candidates(field: str, record: dict) -> tuple[str, object] | None:
         if not address.get("line1"):
             return None
         key = "|".join((normalize.postcode(address.get("postcode"), address.get("country")),
-                        normalize.street_line(address.get("line1")), normalize.street_line(address.get("line2"))))
+                        normalize.address_line(address.get("line1")), normalize.address_line(address.get("line2"))))
         return key, address
     value = normalize.birth_date(record.get(field))
     return (value, value) if value else None
