@@ -193,7 +193,9 @@ def _slipped_short_form(x: str, y: str, common: frozenset[str]) -> bool:
 
 
 def _family_level(x: str, y: str, common: frozenset[str]) -> int:
-    return 2 if JaroWinkler.similarity(x, y) >= SIMILAR and not (x in common and y in common) else 3
+    # one slip in a short name ('Li' / 'Lii', 'Kim' / 'Kmi') leaves Jaro-Winkler low: as for given names
+    slip = JaroWinkler.similarity(x, y) >= SIMILAR or (min(len(x), len(y)) >= 2 and OSA.distance(x, y) == 1)
+    return 2 if slip and not (x in common and y in common) else 3
 
 
 def _birth_level(x: str, y: str) -> int:
