@@ -107,16 +107,9 @@ def given_core(given: str) -> str:
 
 @lru_cache(maxsize=262144)
 def street_line(line: str | None) -> str:
-    """Address line tokens, case-folded, punctuation dropped, street types spelled out."""
-    words = _WORD.findall(fold(line or ""))
-    return " ".join(STREET_WORDS.get(w, w) for w in words)
-
-
-def address_line(line: str | None) -> str:
-    """street_line() with '#' read as the unit designator it is ('# 12A', 'Apt #12A' and 'Unit 12A'
-    are one unit). For survivorship's grouping only: matching compares the stored street_line(), and
-    changing what that returns would split stored records from new ones."""
-    words = street_line((line or "").replace("#", " unit ")).split()
+    """Address line tokens, case-folded, punctuation dropped, street types spelled out. '#' is the
+    unit designator it stands for, so '# 12A', 'Apt #12A' and 'Unit 12A' are one unit."""
+    words = [STREET_WORDS.get(w, w) for w in _WORD.findall(fold((line or "").replace("#", " unit ")))]
     return " ".join(w for i, w in enumerate(words) if not (w == "unit" and i and words[i - 1] == "unit"))
 
 

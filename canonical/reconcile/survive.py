@@ -67,7 +67,7 @@ def candidates(field: str, record: dict) -> tuple[str, object] | None:
         if not address.get("line1"):
             return None
         key = "|".join((normalize.postcode(address.get("postcode"), address.get("country")),
-                        normalize.address_line(address.get("line1")), normalize.address_line(address.get("line2"))))
+                        normalize.street_line(address.get("line1")), normalize.street_line(address.get("line2"))))
         return key, address
     value = normalize.birth_date(record.get(field))
     return (value, value) if value else None
