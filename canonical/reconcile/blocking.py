@@ -10,9 +10,11 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from canonical.reconcile import nicknames, places
-from canonical.reconcile.features import Features, name_columns
+from canonical.reconcile.features import Features, common_values, name_columns
 
 log = logging.getLogger(__name__)
 DEFAULT_CAP = 100
@@ -29,15 +31,39 @@ class BlockStats:
 
 
 def root_columns(features: Features) -> list[np.ndarray]:
-    """Up to three nickname-root ids per row (-1 where none), in a vocabulary of their own."""
+    """Up to three nickname-root ids per row (-1 where none), in a vocabulary of their own. A rare
+    name may be a slip ('Douglaas', 'Vcky'): after its own root it takes the roots of the names one
+    slip away, so that it meets them in the name blocks too."""
     vocab: dict[str, int] = {}
-    per_given = [sorted(nicknames.roots(g))[:3] for g in features.vocab["given"].values]
+    values = features.vocab["given"].values
+    slips = _slip_roots(values, common_values(features.vocab["given"]))
+    per_given = [(sorted(nicknames.roots(g)) + sorted(slips.get(g, frozenset()) - nicknames.roots(g)))[:3]
+                 for g in values]
     table = np.full((len(per_given) + 1, 3), -1, dtype=np.int64)  # the extra last row serves missing (-1)
     for gid, found in enumerate(per_given):
         for slot, root in enumerate(found):
             table[gid, slot] = vocab.setdefault(root, len(vocab))
     given = name_columns(features)[0]
     return [table[given, slot] for slot in range(3)]
+
+
+def _slip_roots(values: list[str], common: frozenset[str]) -> dict[str, frozenset[str]]:
+    """Per rare given name (three letters or more), the roots of the common names and of the short
+    forms one slip away from it. Common names are names, not slips ('Donald' never meets 'Ronald' here)."""
+    rare = [v for v in values if v not in common and len(v) >= 3]
+    known = sorted(common)
+    if not rare:
+        return {}
+    near = process.cdist(rare, known, scorer=OSA.distance, score_cutoff=1, dtype=np.int32) if known else None
+    found = {}
+    for i, name in enumerate(rare):
+        roots = set(nicknames.slip_roots(name))
+        if near is not None:
+            for j in np.flatnonzero(near[i] <= 1):
+                roots |= nicknames.roots(known[j])
+        if roots:
+            found[name] = frozenset(roots)
+    return found
 
 
 def email_part_columns(features: Features, width: int = 5) -> list[np.ndarray]:

@@ -20,7 +20,8 @@ import numpy as np
 
 from canonical.reconcile.compare import FIELDS, Comparator
 
-EMAIL, PHONE, GIVEN, BIRTH, PLACE = (FIELDS.index(name) for name in ("email", "phone", "given", "birth", "place"))
+EMAIL, PHONE, GIVEN, FAMILY, BIRTH, PLACE = (FIELDS.index(name)
+                                             for name in ("email", "phone", "given", "family", "birth", "place"))
 EMAIL_DIFFERENT, PHONE_DIFFERENT, GIVEN_DIFFERENT, BIRTH_DIFFERENT, PLACE_DIFFERENT = 3, 2, 5, 3, 2
 LARGEST_CHECKED = 2000  # all pairs of a bigger component would cost more than they prove
 
@@ -50,15 +51,21 @@ class UnionFind:
                            count=len(self.parent))
 
 
-def conflicts(gamma: np.ndarray) -> np.ndarray:
+def conflicts(gamma: np.ndarray, chained: bool = False) -> np.ndarray:
     """Strong negative evidence per pair: different birth dates; clearly different given names;
     two places where neither record's group of contact-linked records has ever been seen at the
     other's; or both a different email address and a different number. The last two are how two
     namesakes get chained through a record that holds nothing but the name: one person seldom
-    changes address and number, or email and number, between two systems."""
+    changes address and number, or email and number, between two systems.
+
+    `chained`: the pair is already in one cluster of links that agree on identifiers (the guard).
+    There a different email and number under the same full name is a person who changed both, as
+    the records between them show; namesakes chained by a bare name come through weak links, which
+    join_weak tests without this exception."""
     return ((gamma[:, GIVEN] == GIVEN_DIFFERENT) | (gamma[:, BIRTH] == BIRTH_DIFFERENT)
             | (gamma[:, PLACE] == PLACE_DIFFERENT)
-            | ((gamma[:, EMAIL] == EMAIL_DIFFERENT) & (gamma[:, PHONE] == PHONE_DIFFERENT)))
+            | ((gamma[:, EMAIL] == EMAIL_DIFFERENT) & (gamma[:, PHONE] == PHONE_DIFFERENT)
+               & ~(chained & (gamma[:, GIVEN] >= 1) & (gamma[:, GIVEN] <= 2) & (gamma[:, FAMILY] == 1))))
 
 
 def components(size: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -100,7 +107,7 @@ def guarded(size: int, a: np.ndarray, b: np.ndarray, weight: np.ndarray, compara
     counts = np.bincount(labels[rows], minlength=size)
     big = rows[counts[labels[rows]] >= 3]
     x, y = _pairs_within(labels, big)
-    bad = conflicts(comparator.levels(x, y)) if len(x) else np.zeros(0, bool)
+    bad = conflicts(comparator.levels(x, y), chained=True) if len(x) else np.zeros(0, bool)
     cannot = (set(zip(x[bad].tolist(), y[bad].tolist())) | set(forbidden)) - set(forced)
     broken = {labels[r] for pair in cannot for r in pair if labels[pair[0]] == labels[pair[1]]}
     if not broken:

@@ -179,13 +179,23 @@ def _given_level(x: str, y: str, common: frozenset[str]) -> int:
     slip = score >= SIMILAR or (min(len(x), len(y)) >= 2 and OSA.distance(x, y) == 1)  # 'Mei' / 'Mie'
     if slip and not (x in common and y in common):
         return 3
+    if _slipped_short_form(x, y, common) or _slipped_short_form(y, x, common):
+        return 3
     if score >= WEAK or (min(len(x), len(y)) == 1 and x[0] == y[0]):  # an initial is no contradiction
         return 4
     return 5
 
 
+def _slipped_short_form(x: str, y: str, common: frozenset[str]) -> bool:
+    """'Vcky' for Victoria, 'Hakn' for Henry: x is a slip of a name that y may be short for (or of
+    y's own short form). Only a rare x counts: a name many records hold is a name, not a slip."""
+    return x not in common and not nicknames.slip_roots(x).isdisjoint(nicknames.roots(y))
+
+
 def _family_level(x: str, y: str, common: frozenset[str]) -> int:
-    return 2 if JaroWinkler.similarity(x, y) >= SIMILAR and not (x in common and y in common) else 3
+    # one slip in a short name ('Li' / 'Lii', 'Kim' / 'Kmi') leaves Jaro-Winkler low: as for given names
+    slip = JaroWinkler.similarity(x, y) >= SIMILAR or (min(len(x), len(y)) >= 2 and OSA.distance(x, y) == 1)
+    return 2 if slip and not (x in common and y in common) else 3
 
 
 def _birth_level(x: str, y: str) -> int:

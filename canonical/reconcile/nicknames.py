@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from rapidfuzz.distance import OSA
+
 # formal name -> short forms people use for it; extend freely (data, not code).
 _SHORT_FORMS = {
     "abigail": "abby abbie gail", "alexander": "alex alec sasha sandy xander", "alexandra": "alex lexi sasha sandra",
@@ -53,3 +55,18 @@ def roots(given: str) -> frozenset[str]:
 def same_person_name(a: str, b: str) -> bool:
     """True when two folded given names can be one person's: equal, or sharing a root."""
     return a == b or not roots(a).isdisjoint(roots(b))
+
+
+@lru_cache(maxsize=65536)
+def slip_roots(given: str) -> frozenset[str]:
+    """The roots of the table's names one slip (a letter dropped, doubled, swapped or changed) away
+    from `given`: 'vcky' and 'bbo' are Vicky and Bob mistyped. A short form is typed as carelessly
+    as a formal name, but only the formal name's slip is close to it in letters ('Vcky' is far from
+    'Victoria'). Three letters at least: two-letter names are a slip away from too much."""
+    if len(given) < 3:
+        return frozenset()
+    found: set[str] = set()
+    for name, formal in _ROOTS.items():
+        if name != given and abs(len(name) - len(given)) <= 1 and OSA.distance(name, given, score_cutoff=1) <= 1:
+            found |= formal
+    return frozenset(found)

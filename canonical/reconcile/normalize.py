@@ -70,11 +70,13 @@ def phone(value: str | None, region: str = "US") -> str | None:
 
 @lru_cache(maxsize=262144)
 def fold(text: str | None) -> str:
-    """Lower-case ASCII letters, digits, spaces and hyphens only: accents dropped, case folded."""
+    """Lower-case ASCII letters, digits, spaces and hyphens only: accents dropped, case folded. The
+    letters Unicode does not decompose are spelled out by hand ('Yılmaz' is Yilmaz, not 'Y lmaz')."""
     if not text:
         return ""
     decomposed = unicodedata.normalize("NFKD", text.replace("ß", "ss").replace("ł", "l").replace("Ł", "l")
-                                       .replace("ø", "o").replace("Ø", "o").replace("æ", "ae").replace("đ", "d"))
+                                       .replace("ø", "o").replace("Ø", "o").replace("æ", "ae").replace("đ", "d")
+                                       .replace("ı", "i").replace("œ", "oe").replace("Œ", "oe"))
     plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
     return " ".join(re.sub(r"[^a-z0-9\- ]", " ", plain).split())
 
@@ -105,9 +107,10 @@ def given_core(given: str) -> str:
 
 @lru_cache(maxsize=262144)
 def street_line(line: str | None) -> str:
-    """Address line tokens, case-folded, punctuation dropped, street types spelled out."""
-    words = _WORD.findall(fold(line or ""))
-    return " ".join(STREET_WORDS.get(w, w) for w in words)
+    """Address line tokens, case-folded, punctuation dropped, street types spelled out. '#' is the
+    unit designator it stands for, so '# 12A', 'Apt #12A' and 'Unit 12A' are one unit."""
+    words = [STREET_WORDS.get(w, w) for w in _WORD.findall(fold((line or "").replace("#", " unit ")))]
+    return " ".join(w for i, w in enumerate(words) if not (w == "unit" and i and words[i - 1] == "unit"))
 
 
 def house_number(line: str) -> str:

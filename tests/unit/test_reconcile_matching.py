@@ -43,6 +43,16 @@ def test_nicknames_meet_in_one_block_and_compare_as_nicknames():
     assert len(a) == 1 and compare.LEVELS["given"][levels[0, compare.FIELDS.index("given")] - 1] == "nickname"
 
 
+def test_a_mistyped_short_form_is_similar_and_meets_its_name():
+    features = table([{"given_name": "Vcky", "family_name": "Ng"}, {"given_name": "Victoria", "family_name": "Ng"},
+                      {"given_name": "Eszter", "family_name": "Ng"}, {"given_name": "Evelyn", "family_name": "Ng"}])
+    levels = compare.Comparator(features).levels(np.array([0, 2]), np.array([1, 3]))[:, compare.FIELDS.index("given")]
+    assert [compare.LEVELS["given"][level - 1] for level in levels] == ["similar", "different"]
+    slots = blocking.root_columns(features)
+    vcky, victoria, eszter = ({int(slot[row]) for slot in slots} - {-1} for row in range(3))
+    assert vcky & victoria and not eszter & victoria  # 'vcky' takes Victoria's root, so they share a block
+
+
 def test_email_typos_are_similar_but_name_shaped_addresses_are_not():
     features = table([{"emails": ["matthewkang@bt.com"]}, {"emails": ["mtthewkang@bt.com"]},
                       {"emails": ["matthew.kang@bt.com"]}, {"emails": ["matthewkang7@bt.com"]}])

@@ -21,6 +21,7 @@ def test_names_parse_family_first_and_fold_accents():
     assert normalize.names({"full_name": "Ana Lima"}) == ("ana", "lima")
     assert normalize.names({"given_name": "Zoë", "family_name": "Brzęczyszczykiewicz"}) == ("zoe", "brzeczyszczykiewicz")
     assert normalize.names({"full_name": "Łukasz  Müller-Straße"}) == ("lukasz", "muller-strasse")
+    assert normalize.names({"full_name": "Fatma Yılmaz"}) == ("fatma", "yilmaz")  # Unicode keeps ı whole
 
 
 def test_nicknames_share_a_root_and_strangers_do_not():
@@ -33,6 +34,7 @@ def test_nicknames_share_a_root_and_strangers_do_not():
 def test_addresses_postcodes_and_dates():
     assert normalize.street_line("12 Main St.") == normalize.street_line("12 MAIN STREET") == "12 main street"
     assert normalize.street_line("9 Oak Ave, Apt 4B") == "9 oak avenue unit 4b"
+    assert normalize.street_line("# 4B") == normalize.street_line("Apt #4B") == normalize.street_line("Unit 4B") == "unit 4b"
     assert normalize.house_number("12b Main Street") == "12"
     assert normalize.postcode("94107-1234", "US") == "94107" and normalize.postcode("sw1a 1aa", "GB") == "SW1A1AA"
     assert normalize.birth_date("1980-02-30") is None and normalize.birth_date("1981-02-29T00:00:00") is None
