@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from canonical.reconcile.features import COLUMNS
 from canonical.store import SourceRecord
 
 Key = tuple[str, str]
 CHUNK = 500  # ids per IN list
-CONCORD = 10  # features.COLUMNS.index("concord"), kept literal so that this module stays light
+CONCORD = COLUMNS.index("concord")  # where a stored features row keeps the Concord id
 
 
 @dataclass
