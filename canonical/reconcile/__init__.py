@@ -55,8 +55,11 @@ def persist_clusters(s, records, found, previous: dict, run_id: str, writes_for:
     `records`: the live records (canonical.reconcile.live)."""
     from canonical.reconcile import ids, persist
     from canonical.sync import outbox
+    from canonical.store.db import RECONCILE_TABLES, refresh_statistics
     from canonical.sync.plan import plan
 
+    # Statistics first for the lookups below (what earlier stages changed), last for the next run's.
+    refresh_statistics(s, RECONCILE_TABLES)
     customer_ids = ids.assign(found.clusters, previous, records.carried)
     stats, recomputed = persist.store(s, found, customer_ids, records, previous, run_id)
     _, states = records.fetch(records.changed)
@@ -65,6 +68,7 @@ def persist_clusters(s, records, found, previous: dict, run_id: str, writes_for:
     whole = len(recomputed) * persist.WHOLE >= max(len(found.clusters), 1)
     if writes_for is None:  # nothing planned: the next run that plans covers them
         persist.mark_pending(s, recomputed, whole)
+        refresh_statistics(s, RECONCILE_TABLES)
         return stats
     s.flush()
     progress.say(f"reconcile: {stats['recomputed']} golden records computed and stored; planning the writes")
@@ -73,6 +77,7 @@ def persist_clusters(s, records, found, previous: dict, run_id: str, writes_for:
                         for system in writes_for}
     if not _planned(s, writes_for, run_id):
         persist.mark_pending(s, recomputed, whole)
+    refresh_statistics(s, RECONCILE_TABLES)
     return stats
 
 

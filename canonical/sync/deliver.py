@@ -19,6 +19,7 @@ from canonical.hashing import content_hash
 from canonical.pii import mask_id
 from canonical.reconcile import features
 from canonical.store import GoldenCustomer, OutboxEntry, SourceRecord, SyncLogEntry, session
+from canonical.store.db import DELIVERY_TABLES, refresh_statistics
 from canonical.store.models import utcnow
 from canonical.sync import edits, outbox
 from canonical.sync import policy as policies
@@ -60,6 +61,8 @@ def deliver(adapter: Adapter, run_id: str) -> dict:
             # A created record arrives with the next read.
             _remember(s, adapter.name, [w for (_, w), r in zip(batch, results) if r.ok and w.source_id is not None])
         progress.say(f"sync {adapter.name}: {done['ok']} written, {done['failed']} failed of {len(queue)}")
+    with session() as s:
+        refresh_statistics(s, DELIVERY_TABLES, at_least=len(queue))
     return done
 
 
