@@ -19,7 +19,8 @@ _INTERNATIONAL = re.compile(r"^\+[1-9][0-9 ().\-]{6,22}$")
 STREET_WORDS = {
     "st": "street", "str": "street", "ave": "avenue", "av": "avenue", "rd": "road", "blvd": "boulevard",
     "dr": "drive", "ln": "lane", "ct": "court", "pl": "place", "sq": "square", "hwy": "highway", "pkwy": "parkway",
-    "ter": "terrace", "cir": "circle", "apt": "unit", "apartment": "unit", "suite": "unit", "ste": "unit",
+    "ter": "terrace", "terr": "terrace", "cir": "circle",
+    "apt": "unit", "apartment": "unit", "suite": "unit", "ste": "unit",
     "n": "north", "s": "south", "e": "east", "w": "west",
 }
 

@@ -35,6 +35,7 @@ def test_addresses_postcodes_and_dates():
     assert normalize.street_line("12 Main St.") == normalize.street_line("12 MAIN STREET") == "12 main street"
     assert normalize.street_line("9 Oak Ave, Apt 4B") == "9 oak avenue unit 4b"
     assert normalize.street_line("# 4B") == normalize.street_line("Apt #4B") == normalize.street_line("Unit 4B") == "unit 4b"
+    assert normalize.street_line("7 Elm Terr") == normalize.street_line("7 Elm Ter.") == "7 elm terrace"
     assert normalize.house_number("12b Main Street") == "12"
     assert normalize.postcode("94107-1234", "US") == "94107" and normalize.postcode("sw1a 1aa", "GB") == "SW1A1AA"
     assert normalize.birth_date("1980-02-30") is None and normalize.birth_date("1981-02-29T00:00:00") is None

@@ -32,6 +32,17 @@ def test_ties_fall_through_to_the_next_rule():
     assert recent["value"] == "+14155552671"
 
 
+def test_spellings_of_one_address_count_as_one_value():
+    # 'Terr' and 'Terrace' are one street: together they outvote an address only one record holds.
+    home = {"line1": "7 Elm Terrace", "line2": "", "postcode": "94107", "country": "US"}
+    records = [rec("shopify", "1", "2024-01-01T00:00:00Z", address=home),
+               rec("hubspot", "2", "2024-01-01T00:00:00Z", address={**home, "line1": "7 Elm Terr"}),
+               rec("mailchimp", "3", "2026-01-01T00:00:00Z",
+                   address={**home, "line1": "12 Oak Avenue", "line2": "Apt 40B"})]
+    won = survive.choose("address", records, ["most_frequent", "most_complete", "most_recent"], [])
+    assert won["rule"] == "most_frequent" and won["value"]["line1"] in ("7 Elm Terrace", "7 Elm Terr")
+
+
 def test_the_best_kept_spelling_is_shown():
     records = [rec("a", "1", "2025-01-01T00:00:00Z", given_name="RENÉE"), rec("b", "2", "2025-01-02T00:00:00Z",
                given_name="Renee"), rec("c", "3", "2024-01-01T00:00:00Z", given_name="Renée")]
