@@ -108,7 +108,6 @@ class GrowthStatistics:
                                      {"t": self.table}).scalar() or 0), 0)
 
 
-
 # What reconcile and delivery rewrite in bulk; their next readers look rows up by key and by customer.
 RECONCILE_TABLES = ("source_records", "golden_customers", "links", "match_evidence", "cluster_events", "outbox")
 DELIVERY_TABLES = ("outbox", "sync_log", "source_records")
