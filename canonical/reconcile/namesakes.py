@@ -2,10 +2,11 @@
 links (engine.Settings.name_and_place_threshold) because a town may hold several people of one
 name, and the two records may be any two of them. When the records themselves show nobody else to
 confuse, that reason is gone and a lower bar applies (Settings.lone_threshold): no third cluster
-holds the name in that town, and neither cluster holds an email address. The second condition matters because two
-people's clusters that each hold an address were kept apart by different addresses, which the
-pair's own weight never saw; and someone who gave no system an address is rarer than someone who
-did, so two such parts share more than the name. Nothing here reads anything but the records."""
+holds the name in that town, and neither cluster holds an email address. The second condition
+matters because two people's clusters that each hold an address were kept apart by different
+addresses, which the pair's own weight never saw; and someone who gave no system an address is
+rarer than someone who did, so two such parts share more than the name. Nothing here reads
+anything but the records."""
 from __future__ import annotations
 
 import numpy as np
