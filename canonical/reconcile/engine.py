@@ -148,8 +148,9 @@ class Engine:
         left = left[labels[edges.a[left]] != labels[edges.b[left]]]
         bare = namesakes.without_email(self.features, labels)
         left = left[bare[labels[edges.a[left]]] & bare[labels[edges.b[left]]]]
-        systems = cluster._masks(labels, rows, source)[0]
-        left = left[namesakes.alone_in_town(self.features, labels, edges.a[left], edges.b[left], systems)]
+        if len(left):
+            systems = cluster._masks(labels, rows, source)[0]
+            left = left[namesakes.alone_in_town(self.features, labels, edges.a[left], edges.b[left], systems)]
         if not len(left):
             return labels
         self.say(f"match: {len(left)} names-and-town links between the only namesakes in town")

@@ -17,7 +17,9 @@ from canonical.reconcile.features import Features, name_columns
 
 def name_place_keys(features: Features) -> np.ndarray:
     """(rows x keys) small ints, -1 where none: each nickname root + family name in each place the
-    record is seen at."""
+    record is seen at. Kept per frozen table: every pass, incremental ones too, reads them."""
+    if "name_place_keys" in features.derived:
+        return features.derived["name_place_keys"]
     family = name_columns(features)[1]
     names = np.stack([blocking._combine(root, family) for root in blocking.root_columns(features)], axis=1)
     where = places.place_columns(features).astype(np.int64)
@@ -27,7 +29,8 @@ def name_place_keys(features: Features) -> np.ndarray:
     width = int(where.max(initial=-1)) + 2
     keys = compact[:, :, None] * width + where[:, None, :]
     keys[(compact[:, :, None] < 0) | (where[:, None, :] < 0)] = -1
-    return keys.reshape(len(features), -1)
+    features.derived["name_place_keys"] = keys.reshape(len(features), -1)
+    return features.derived["name_place_keys"]
 
 
 def alone_in_town(features: Features, labels: np.ndarray, a: np.ndarray, b: np.ndarray,
@@ -38,13 +41,11 @@ def alone_in_town(features: Features, labels: np.ndarray, a: np.ndarray, b: np.n
     twice), so it is no rival; any other holder of a name-and-place key the two share is."""
     n = len(features)
     keys = name_place_keys(features)
-    rows = np.repeat(np.arange(n), keys.shape[1])
-    flat = keys.ravel()
-    held = flat >= 0
-    cells = np.unique(flat[held] * n + labels[rows[held]])
-    cell_key, cell_label = cells // n, cells % n
     ka, kb = keys[a], keys[b]
     shared = ((ka[:, :, None] == kb[:, None, :]) & (ka[:, :, None] >= 0)).any(axis=2)
+    held = np.flatnonzero(np.isin(keys.ravel(), np.unique(ka[shared])))  # only the keys asked about
+    cells = np.unique(keys.ravel()[held] * n + labels[held // keys.shape[1]])
+    cell_key, cell_label = cells // n, cells % n
     start, stop = np.searchsorted(cell_key, ka, "left"), np.searchsorted(cell_key, ka, "right")
     found = shared.any(axis=1)
     for i in np.flatnonzero(found & ((stop - start) * shared > 2).any(axis=1)).tolist():
