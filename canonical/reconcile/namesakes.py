@@ -43,7 +43,9 @@ def alone_in_town(features: Features, labels: np.ndarray, a: np.ndarray, b: np.n
     keys = name_place_keys(features)
     ka, kb = keys[a], keys[b]
     shared = ((ka[:, :, None] == kb[:, None, :]) & (ka[:, :, None] >= 0)).any(axis=2)
-    held = np.flatnonzero(np.isin(keys.ravel(), np.unique(ka[shared])))  # only the keys asked about
+    asked = np.zeros(int(keys.max(initial=-1)) + 2, dtype=bool)  # the last entry serves -1, never asked
+    asked[ka[shared]] = True
+    held = np.flatnonzero(asked[keys.ravel()])  # only the keys asked about: an incremental pass stays cheap
     cells = np.unique(keys.ravel()[held] * n + labels[held // keys.shape[1]])
     cell_key, cell_label = cells // n, cells % n
     start, stop = np.searchsorted(cell_key, ka, "left"), np.searchsorted(cell_key, ka, "right")
@@ -62,5 +64,5 @@ def alone_in_town(features: Features, labels: np.ndarray, a: np.ndarray, b: np.n
 def without_email(features: Features, labels: np.ndarray) -> np.ndarray:
     """Per cluster label: whether none of its records holds an email address."""
     holds = np.zeros(len(labels), dtype=bool)
-    np.logical_or.at(holds, labels, features.column("email1") >= 0)
+    holds[labels[features.column("email1") >= 0]] = True
     return ~holds
