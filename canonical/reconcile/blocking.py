@@ -33,7 +33,10 @@ class BlockStats:
 def root_columns(features: Features) -> list[np.ndarray]:
     """Up to three nickname-root ids per row (-1 where none), in a vocabulary of their own. A rare
     name may be a slip ('Douglaas', 'Vcky'): after its own root it takes the roots of the names one
-    slip away, so that it meets them in the name blocks too."""
+    slip away, so that it meets them in the name blocks too. Kept per frozen table: the clustering
+    reads them again."""
+    if "roots" in features.derived:
+        return features.derived["roots"]
     vocab: dict[str, int] = {}
     values = features.vocab["given"].values
     slips = _slip_roots(values, common_values(features.vocab["given"]))
@@ -44,7 +47,8 @@ def root_columns(features: Features) -> list[np.ndarray]:
         for slot, root in enumerate(found):
             table[gid, slot] = vocab.setdefault(root, len(vocab))
     given = name_columns(features)[0]
-    return [table[given, slot] for slot in range(3)]
+    features.derived["roots"] = [table[given, slot] for slot in range(3)]
+    return features.derived["roots"]
 
 
 def _slip_roots(values: list[str], common: frozenset[str]) -> dict[str, frozenset[str]]:
