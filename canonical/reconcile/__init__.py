@@ -48,6 +48,18 @@ def read_links(s) -> dict[tuple[str, str], str]:
 
 def persist_clusters(s, records, found, previous: dict, run_id: str, writes_for: list[str] | None = None,
                      retry_failed: bool = False) -> dict:
+    """_persist, with PostgreSQL's planner statistics refreshed before it (for its lookups, of what
+    earlier stages changed) and after it (for the next run's, of what it changed)."""
+    from canonical.store.db import RECONCILE_TABLES, refresh_statistics
+
+    refresh_statistics(s, RECONCILE_TABLES)
+    stats = _persist(s, records, found, previous, run_id, writes_for, retry_failed)
+    refresh_statistics(s, RECONCILE_TABLES)
+    return stats
+
+
+def _persist(s, records, found, previous: dict, run_id: str, writes_for: list[str] | None,
+             retry_failed: bool) -> dict:
     """Stable ids for the clusters found, then goldens, links, evidence and events in the store; then,
     in the same transaction, each system of `writes_for` gets its change set in the outbox: a golden
     record is never committed without the writes it calls for, nor a write without its golden record.
@@ -55,11 +67,8 @@ def persist_clusters(s, records, found, previous: dict, run_id: str, writes_for:
     `records`: the live records (canonical.reconcile.live)."""
     from canonical.reconcile import ids, persist
     from canonical.sync import outbox
-    from canonical.store.db import RECONCILE_TABLES, refresh_statistics
     from canonical.sync.plan import plan
 
-    # Statistics first for the lookups below (what earlier stages changed), last for the next run's.
-    refresh_statistics(s, RECONCILE_TABLES)
     customer_ids = ids.assign(found.clusters, previous, records.carried)
     stats, recomputed = persist.store(s, found, customer_ids, records, previous, run_id)
     _, states = records.fetch(records.changed)
@@ -68,7 +77,6 @@ def persist_clusters(s, records, found, previous: dict, run_id: str, writes_for:
     whole = len(recomputed) * persist.WHOLE >= max(len(found.clusters), 1)
     if writes_for is None:  # nothing planned: the next run that plans covers them
         persist.mark_pending(s, recomputed, whole)
-        refresh_statistics(s, RECONCILE_TABLES)
         return stats
     s.flush()
     progress.say(f"reconcile: {stats['recomputed']} golden records computed and stored; planning the writes")
@@ -77,7 +85,6 @@ def persist_clusters(s, records, found, previous: dict, run_id: str, writes_for:
                         for system in writes_for}
     if not _planned(s, writes_for, run_id):
         persist.mark_pending(s, recomputed, whole)
-    refresh_statistics(s, RECONCILE_TABLES)
     return stats
 
 

@@ -189,7 +189,7 @@ class SystemRates:
         return None if data is None else cls(list(data["sources"]), float(data["repeat"]), data["overlap"])
 
 
-def _masks(labels: np.ndarray, rows: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def system_masks(labels: np.ndarray, rows: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per label: the bitmask of its rows' systems, and its size (rows only)."""
     mask = np.zeros(len(labels), dtype=np.int64)
     np.bitwise_or.at(mask, labels[rows], np.left_shift(1, source[rows]))
@@ -212,7 +212,7 @@ def repeat_rate(size: int, a: np.ndarray, b: np.ndarray, rows: np.ndarray, sourc
 def overlap_table(labels: np.ndarray, rows: np.ndarray, source: np.ndarray, systems: int) -> np.ndarray:
     """(LARGEST_SIZE + 1) x 2**systems: the share of clusters of each size whose systems meet a mask,
     i.e. how often another person's cluster holds a record of one of those systems."""
-    mask, sizes = _masks(labels, rows, source)
+    mask, sizes = system_masks(labels, rows, source)
     roots = np.unique(labels[rows])
     width = 1 << systems
     table = np.zeros((LARGEST_SIZE + 1, width))
@@ -247,7 +247,7 @@ def join_weak(labels: np.ndarray, a: np.ndarray, b: np.ndarray, weight: np.ndarr
     table, repeat = rates.overlap, rates.repeat
     strongest = np.argsort(-weight, kind="stable").tolist()
     weight, bar = weight.tolist(), bar.tolist()
-    mask, sizes = _masks(labels, rows, source)
+    mask, sizes = system_masks(labels, rows, source)
     order = np.argsort(labels, kind="stable")
     starts = np.searchsorted(labels[order], np.arange(len(labels) + 1))
     members: dict[int, list[int]] = {}

@@ -149,7 +149,7 @@ class Engine:
         bare = namesakes.without_email(self.features, labels)
         left = left[bare[labels[edges.a[left]]] & bare[labels[edges.b[left]]]]
         if len(left):
-            systems = cluster._masks(labels, rows, source)[0]
+            systems = cluster.system_masks(labels, rows, source)[0]
             left = left[namesakes.alone_in_town(self.features, labels, edges.a[left], edges.b[left], systems)]
         if not len(left):
             return labels
