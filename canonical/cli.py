@@ -116,7 +116,8 @@ def _match(args) -> int:
     import json
     from pathlib import Path
 
-    from canonical.match import InputError, run
+    from canonical.match import run
+    from canonical.match_input import InputError
 
     try:
         counts = run(Path(args.records), Path(args.clusters_csv), progress=args.progress)

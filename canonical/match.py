@@ -2,60 +2,20 @@
 Reads canonical source records (one JSON object a line), clusters them with the same engine the
 sync pipeline uses, and writes `source,source_id,customer_id` for every input record exactly once.
 
-Malformed input stops the run: a line that is not a JSON object, lacks `source` or `source_id`, or
-repeats a record already read exits with status 2 and a message naming the line. Dropping such a
-line instead would break the contract that every input record appears in the output once."""
+Malformed input stops the run with status 2 and a message naming the line (match_input.py)."""
 from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from canonical.pii import mask
+from canonical.match_input import read_features
 from canonical.reconcile.engine import Engine, Settings
 from canonical.reconcile.features import Features
-
-PROGRESS_EVERY = 100_000
-
-
-class InputError(ValueError):
-    """The input file breaks the records.jsonl contract at a given line."""
-
-
-def read_features(path: Path, say=lambda message: None) -> Features:
-    features, seen = Features(), set()
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            record = _parse(line, number, path)
-            key = (record["source"], str(record["source_id"]))
-            if key in seen:
-                raise InputError(f"{path}:{number}: record {key[0]}:{mask(key[1])} appears a second time")
-            seen.add(key)
-            features.add(record)
-            if number % PROGRESS_EVERY == 0:
-                say(f"match: {number} records read")
-    say(f"match: {len(features)} records read")
-    return features.freeze()
-
-
-def _parse(line: str, number: int, path: Path) -> dict:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{number}: not JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(record, dict):
-        raise InputError(f"{path}:{number}: a record must be a JSON object")
-    missing = [name for name in ("source", "source_id") if record.get(name) in (None, "")]
-    if missing:
-        raise InputError(f"{path}:{number}: required field {' and '.join(missing)} missing")
-    return record
 
 
 def customer_ids(features: Features, labels: np.ndarray) -> list[str]:
@@ -79,8 +39,7 @@ def write_clusters(path: Path, features: Features, ids: list[str]) -> None:
 def run(records: Path, out: Path, progress: bool = False, settings: Settings | None = None) -> dict:
     """The whole offline match; returns counts for the caller to print."""
     started = time.perf_counter()
-    say = (lambda message: _stderr(f"{time.perf_counter() - started:7.1f}s {message}")) if progress else (
-        lambda message: None)
+    say = Say(started) if progress else _silent
     features = read_features(records, say)
     result = Engine(features, settings, say).resolve()
     ids = customer_ids(features, result.labels)
@@ -92,5 +51,16 @@ def run(records: Path, out: Path, progress: bool = False, settings: Settings | N
             "seconds": round(time.perf_counter() - started, 2)}
 
 
-def _stderr(message: str) -> None:
-    print(f"[concord] {message}", file=sys.stderr, flush=True)
+def _silent(message: str) -> None:
+    pass
+
+
+class Say:
+    """Progress lines on stderr with the seconds since the run started; a class, so that the
+    processes reading the input can take it along."""
+
+    def __init__(self, started: float):
+        self.started = started
+
+    def __call__(self, message: str) -> None:
+        print(f"[concord] {time.perf_counter() - self.started:7.1f}s {message}", file=sys.stderr, flush=True)

@@ -4,7 +4,7 @@ import pytest
 
 from adapters.world import SYSTEMS, World
 from bench.make_records import canonical
-from canonical.reconcile import ids
+from canonical.reconcile import cluster, ids
 from canonical.reconcile.engine import Engine, Overrides
 from canonical.reconcile.features import Features
 
@@ -186,3 +186,28 @@ def test_duplicates_within_one_system_that_share_an_email_still_merge(reference_
     engine.model = reference_model
     labels = engine.resolve(train=False).labels
     assert len(set(labels.tolist())) == 1
+
+
+def _union_find(size, a, b):
+    parent = list(range(size))
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for x, y in zip(a.tolist(), b.tolist()):
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            parent[max(rx, ry)] = min(rx, ry)
+    return np.array([find(x) for x in range(size)])
+
+
+def test_components_label_each_row_with_the_smallest_row_it_is_linked_to():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        size, edges = int(rng.integers(1, 50)), int(rng.integers(0, 70))
+        a, b = rng.integers(0, size, edges), rng.integers(0, size, edges)
+        assert np.array_equal(cluster.components(size, a, b), _union_find(size, a, b))
+    chain = rng.permutation(5000)  # one long shuffled path: the worst shape for hanging roots
+    assert (cluster.components(5000, chain[:-1], chain[1:]) == 0).all()
