@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import random
 import re
 import subprocess
@@ -217,6 +218,7 @@ def survivorship(records: Path, truth_path: Path, sample: int = 50_000) -> dict:
     fields = {"given_name": "given_name", "family_name": "family_name", "emails": "email", "phones": "phone",
               "address": "address", "birth_date": "birth_date"}
     hits = {p: Counter() for p in policies}
+    alone = {p: Counter() for p in policies}  # (field, "concord") / (field, "policy"): only that one is right
     asked = Counter()
     for person in people:
         current = truth["people"][person]
@@ -225,12 +227,31 @@ def survivorship(records: Path, truth_path: Path, sample: int = 50_000) -> dict:
             if expected is None or not any(survive.candidates(field, r) for r in by_person[person]):
                 continue
             asked[field] += 1
+            right = {}
             for name, policy in policies.items():
                 spec = policy[field]
                 won = survive.choose(field, by_person[person], spec["rules"], spec["priority"])
-                hits[name][field] += won is not None and _key(field, won["value"], survive) == expected
-    return {field: {name: round(100 * hits[name][field] / asked[field], 2) for name in policies}
-            for field in fields if asked[field]}
+                right[name] = won is not None and _key(field, won["value"], survive) == expected
+                hits[name][field] += right[name]
+            for name in policies:
+                if right[name] != right["concord"]:
+                    alone[name][field, "concord" if right["concord"] else "policy"] += 1
+    found = {field: {name: round(100 * hits[name][field] / asked[field], 2) for name in policies}
+             for field in fields if asked[field]}
+    found["_paired"] = {field: {name: [alone[name][field, "concord"], alone[name][field, "policy"],
+                                       sign_test(alone[name][field, "concord"], alone[name][field, "policy"])]
+                                for name in policies if name != "concord"} for field in fields if asked[field]}
+    return found
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test: the chance of a split at least this uneven if each disagreement
+    were a fair coin. Only the customers on whom the two policies disagree say anything."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1))
+    return min(1.0, 2 * tail / 2 ** n)
 
 
 def yaml_default_priority() -> list[str]:
@@ -312,11 +333,21 @@ def _incremental_table(results: list[dict]) -> str:
 
 def _survivorship_table(results: list[dict]) -> str:
     r = results[-1]
-    policies = list(next(iter(r["survivorship"].values())))
+    scored = {field: row for field, row in r["survivorship"].items() if not field.startswith("_")}
+    policies = list(next(iter(scored.values())))
     lines = [f"Survivorship at {r['people']} people, % of customers whose golden value is the true current value:",
              "", "| field | " + " | ".join(policies) + " |", "|---" * (len(policies) + 1) + "|"]
-    for field, row in r["survivorship"].items():
+    for field, row in scored.items():
         lines.append(f"| {field} | " + " | ".join(f"{row[p]:.2f}" for p in policies) + " |")
+    paired = r["survivorship"].get("_paired")
+    if paired:
+        others = policies[1:]
+        lines += ["", "Where Concord and a fixed policy disagree: customers only Concord gets right / only the "
+                  "policy gets right (exact two-sided sign test p):", "",
+                  "| field | " + " | ".join(others) + " |", "|---" * (len(others) + 1) + "|"]
+        for field, row in paired.items():
+            lines.append(f"| {field} | " + " | ".join(f"{w} / {l} (p {p:.2g})" for w, l, p in
+                                                      (row[name] for name in others)) + " |")
     return "\n".join(lines)
 
 

@@ -142,6 +142,24 @@ def _pairs_in_blocks(codes: np.ndarray, rows: np.ndarray, cap: int) -> tuple[np.
     return np.concatenate(left), np.concatenate(right), skipped
 
 
+def _pairs_touching(codes: np.ndarray, rows: np.ndarray, touching: np.ndarray, cap: int
+                    ) -> tuple[np.ndarray, np.ndarray, int]:
+    """_pairs_in_blocks, but only the pairs with a `touching` row on one side: each such entry with
+    every entry of its block. A changed record's blocks are mostly other people's (a common name),
+    and pairing them all only to drop the pairs without it was most of an incremental pass's blocking."""
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    sizes = np.diff(np.r_[starts, len(codes)])
+    skipped = int(np.sum(sizes > cap))
+    block = np.repeat(np.arange(len(starts)), sizes)
+    mine = np.flatnonzero(touching[rows] & ((sizes >= 2) & (sizes <= cap))[block])
+    counts = sizes[block[mine]]
+    within_block = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    left = np.repeat(rows[mine], counts)
+    right = rows[np.repeat(starts[block[mine]], counts) + within_block]
+    keep = left != right
+    return left[keep], right[keep], skipped
+
+
 def _index(features: Features) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per key kind, all (code, row) entries sorted by code: built once per table, like a database
     index, so that an incremental pass finds a changed record's blocks by binary search."""
@@ -161,7 +179,9 @@ def _entries(codes: np.ndarray, rows: np.ndarray, within, touching) -> tuple[np.
     if touching is not None:
         wanted = np.unique(codes[touching[rows] & (codes >= 0)])
         lo, hi = np.searchsorted(codes, wanted, "left"), np.searchsorted(codes, wanted, "right")
-        picked = np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist())] or [np.empty(0, int)])
+        lengths = hi - lo
+        # every position lo..hi-1 of every wanted block, without a Python loop over the blocks
+        picked = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
         codes, rows = codes[picked], rows[picked]
     keep = codes >= 0
     if within is not None:
@@ -182,7 +202,9 @@ def candidate_pairs(features: Features, cap: int = DEFAULT_CAP, within: np.ndarr
     stats, found = BlockStats(), []
     n = len(features)
     for kind, (codes, rows) in _index(features).items():
-        a, b, skipped = _pairs_in_blocks(*_entries(codes, rows, within, touching), min(cap, KIND_CAPS.get(kind, cap)))
+        entries, kind_cap = _entries(codes, rows, within, touching), min(cap, KIND_CAPS.get(kind, cap))
+        a, b, skipped = (_pairs_in_blocks(*entries, kind_cap) if touching is None
+                         else _pairs_touching(*entries, touching, kind_cap))
         if skipped:
             log.info("blocking: %d %s blocks over the cap of %d records skipped", skipped, kind, cap)
         stats.skipped_by_key[kind] = skipped

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from canonical.reconcile.compare import FIELDS, Comparator
+from canonical.reconcile.features import Features
 
 EMAIL, PHONE, GIVEN, FAMILY, BIRTH, PLACE = (FIELDS.index(name)
                                              for name in ("email", "phone", "given", "family", "birth", "place"))
@@ -148,27 +149,28 @@ class SystemRates:
     overlap: list[list[float]]
 
     @classmethod
-    def learn(cls, labels: np.ndarray, a: np.ndarray, b: np.ndarray, rows: np.ndarray, keys) -> "SystemRates":
+    def learn(cls, labels: np.ndarray, a: np.ndarray, b: np.ndarray, rows: np.ndarray, features: Features
+              ) -> "SystemRates":
         """`labels`: the clusters of the strong links; (a, b): the confident links; `rows`: the
         records to learn from."""
-        found = cls(sorted({source for source, _ in keys}), 1.0, [])
-        source = found.codes(keys)
+        found = cls(sorted(source_column(features)[0]), 1.0, [])
+        source = found.codes(features)
         systems = int(source.max(initial=0)) + 1
         if len(found.sources) <= MOST_SOURCES:
             found.repeat = repeat_rate(len(labels), a, b, rows, source)
         found.overlap = overlap_table(labels, rows, source, systems).tolist()
         return found
 
-    def codes(self, keys) -> np.ndarray | None:
+    def codes(self, features: Features) -> np.ndarray | None:
         """A small integer per row for its system; None if a row's system is not one of `sources`.
         With more systems than a bitmask holds, every row gets 0: all clusters then "share" one
         system, and with `repeat` 1 that is no evidence either way."""
+        names, per_row = source_column(features)
         if len(self.sources) > MOST_SOURCES:
-            return np.zeros(len(keys), dtype=np.int64)
+            return np.zeros(len(per_row), dtype=np.int64)
         number = {source: i for i, source in enumerate(self.sources)}
-        if any(source not in number for source, _ in keys):
-            return None
-        return np.fromiter((number[source] for source, _ in keys), dtype=np.int64, count=len(keys))
+        found = np.array([number.get(name, -1) for name in names], dtype=np.int64)[per_row]
+        return None if (found < 0).any() else found
 
     def as_dict(self) -> dict:
         return {"sources": self.sources, "repeat": self.repeat, "overlap": self.overlap}
@@ -176,6 +178,18 @@ class SystemRates:
     @classmethod
     def from_dict(cls, data: dict | None) -> "SystemRates | None":
         return None if data is None else cls(list(data["sources"]), float(data["repeat"]), data["overlap"])
+
+
+def source_column(features: Features) -> tuple[list[str], np.ndarray]:
+    """The systems the rows come from, in order of first appearance, and each row's index into them.
+    Kept per frozen table: an incremental pass reads it again, and a loop over a million keys cost it
+    a quarter of its time."""
+    if "sources" not in features.derived:
+        names: dict[str, int] = {}
+        per_row = np.fromiter((names.setdefault(source, len(names)) for source, _ in features.keys),
+                              dtype=np.int64, count=len(features.keys))
+        features.derived["sources"] = (list(names), per_row)
+    return features.derived["sources"]
 
 
 def system_masks(labels: np.ndarray, rows: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

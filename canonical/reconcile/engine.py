@@ -165,14 +165,14 @@ class Engine:
         here, from the rows of this pass, and kept with the model. A model is learned in a pass over
         all its records, so that is where they are learned; an incremental pass then reuses them."""
         rates = cluster.SystemRates.from_dict(self.model.systems if self.model is not None else None)
-        source = rates.codes(self.features.keys) if rates is not None else None
+        source = rates.codes(self.features) if rates is not None else None
         if source is not None:
             return rates, source
         confident = strong & ((edges.rule > 0) | (fs.probability(edges.weight.copy()) >= fs.CONFIDENT))
-        rates = cluster.SystemRates.learn(labels, edges.a[confident], edges.b[confident], rows, self.features.keys)
+        rates = cluster.SystemRates.learn(labels, edges.a[confident], edges.b[confident], rows, self.features)
         if self.model is not None:
             self.model.systems = rates.as_dict()
-        return rates, rates.codes(self.features.keys)
+        return rates, rates.codes(self.features)
 
     def train(self, a: np.ndarray, gamma: np.ndarray) -> fs.Model:
         """m from two label-free training sets (pairs sharing an email; pairs sharing a name), each

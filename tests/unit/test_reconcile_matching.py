@@ -153,3 +153,19 @@ def test_email_levels_read_only_where_a_slip_is_possible_agree_with_reading_ever
     found = compare.Comparator(features)._email_pairs(email[a], email[b])
     assert np.array_equal(found, every)
     assert (found == 2).sum() > 10  # the world holds slips, and they are still found
+
+
+def test_the_pairs_touching_some_rows_are_the_full_pairs_that_hold_one_of_them(world):
+    features, _ = world
+    rng = np.random.default_rng(4)
+    a, b, _ = blocking.candidate_pairs(features, 8)  # a low cap: blocks over it are skipped either way
+    for share in (0.01, 0.3):
+        touching = rng.random(len(features)) < share
+        within = rng.random(len(features)) < 0.8
+        near_a, near_b, _ = blocking.candidate_pairs(features, 8, touching=touching)
+        keep = touching[a] | touching[b]
+        assert np.array_equal(near_a, a[keep]) and np.array_equal(near_b, b[keep]) and len(near_a) > 0
+        a_in, b_in, _ = blocking.candidate_pairs(features, 8, within=within)
+        both_a, both_b, _ = blocking.candidate_pairs(features, 8, within=within, touching=touching)
+        keep = touching[a_in] | touching[b_in]
+        assert np.array_equal(both_a, a_in[keep]) and np.array_equal(both_b, b_in[keep])
