@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from canonical.match_input import read_features
+from canonical.match_input import read_features, silent
 from canonical.reconcile.engine import Engine, Settings
 from canonical.reconcile.features import Features
 
@@ -39,7 +39,7 @@ def write_clusters(path: Path, features: Features, ids: list[str]) -> None:
 def run(records: Path, out: Path, progress: bool = False, settings: Settings | None = None) -> dict:
     """The whole offline match; returns counts for the caller to print."""
     started = time.perf_counter()
-    say = Say(started) if progress else _silent
+    say = Say(started) if progress else silent
     features = read_features(records, say)
     result = Engine(features, settings, say).resolve()
     ids = customer_ids(features, result.labels)
@@ -49,10 +49,6 @@ def run(records: Path, out: Path, progress: bool = False, settings: Settings | N
     return {"records": len(features), "clusters": clusters, "candidate_pairs": result.stats["candidate_pairs"],
             "links": result.stats["accepted"], "em_iterations": result.model.iterations,
             "seconds": round(time.perf_counter() - started, 2)}
-
-
-def _silent(message: str) -> None:
-    pass
 
 
 class Say:
