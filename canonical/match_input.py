@@ -1,6 +1,6 @@
 """Reading a records.jsonl file into a Features table for `concord match`, in several processes when
-the file is large. Parsing and normalizing a million records took nearly half of a match's time, and it runs
-one record at a time, so each process reads its own byte range of the file, interns its values in
+the file is large. Parsing and normalizing a million records took nearly half of a match's time, one
+record at a time; so each process reads its own byte range of the file, interns its values in
 vocabularies of its own, and hands back column arrays plus those vocabularies. The merge appends each
 part's new values in the order the part met them, which is the order one process reading the whole
 file would have met them: the table, its ids and its counts are the same however many processes read.
