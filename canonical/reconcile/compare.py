@@ -43,13 +43,18 @@ class Comparator:
                 out[start:start + chunk, index] = getattr(self, f"_{name}")(part_a, part_b)
         return out
 
-    def _pair_levels(self, column: str, a, b, exact_level: int, scorer) -> np.ndarray:
-        """Level 0 missing, exact_level when equal, else scorer(value_a, value_b) per distinct pair."""
+    def _pair_levels(self, column: str, a, b, exact_level: int, scorer, screen=None, unlike: int = 0) -> np.ndarray:
+        """Level 0 missing, exact_level when equal, else scorer(value_a, value_b) per distinct pair.
+        `screen(x, y)`: the pairs of ids the scorer could place above `unlike`, its last level; the
+        others get `unlike` without their strings being read."""
         values = self._column(column)
         x, y = values[a], values[b]
         out = np.zeros(len(a), dtype=np.int8)
         out[(x >= 0) & (x == y)] = exact_level
         other = (x >= 0) & (y >= 0) & (x != y)
+        if screen is not None and other.any():
+            out[other] = unlike
+            other &= screen(x, y)
         if other.any():
             out[other] = self._fuzzy(column, x[other], y[other], scorer)
         return out
@@ -75,28 +80,18 @@ class Comparator:
     def _email(self, a, b) -> np.ndarray:
         col = self.features.column
         e1a, e2a, e1b, e2b = col("email1")[a], col("email2")[a], col("email1")[b], col("email2")[b]
-        out = self._email_pairs(e1a, e1b)
+        out = self._pair_levels("email1", a, b, 1, _email_level, self._could_slip, unlike=3)
         similar = np.flatnonzero(out == 2)
         if len(similar):
             out[similar[self._names_explain(a[similar], b[similar])]] = 3
         out[(e1a >= 0) & ((e1a == e2b) | ((e2a >= 0) & ((e2a == e1b) | (e2a == e2b))))] = 1
         return out
 
-    def _email_pairs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """_pair_levels of the first addresses, with _email_level read only where it could find a
-        slip: most pairs hold two unrelated addresses, and reading each pair's strings was most of
-        the time comparison took."""
-        out = np.zeros(len(x), dtype=np.int8)
-        out[(x >= 0) & (x == y)] = 1
-        other = (x >= 0) & (y >= 0) & (x != y)
-        if not other.any():
-            return out
-        out[other] = 3
+    def _could_slip(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Address pairs _email_level could call one slip apart. Most pairs hold two unrelated
+        addresses, and reading each pair's strings was most of the time comparison took."""
         shape, length = self._email_shapes()
-        maybe = np.flatnonzero(other & (shape[x] == shape[y]) & (np.abs(length[x] - length[y]) <= 1))
-        if len(maybe):
-            out[maybe] = self._fuzzy("email1", x[maybe], y[maybe], _email_level)
-        return out
+        return (shape[x] == shape[y]) & (np.abs(length[x] - length[y]) <= 1)
 
     def _email_shapes(self) -> tuple[np.ndarray, np.ndarray]:
         """Per address id: an id of its domain with the non-letters of its local part, and the local
