@@ -176,16 +176,8 @@ def _merge(parts: list[Part]) -> Features:
 
 def _absorb(vocab: Vocab, values: list, counts: array) -> np.ndarray:
     """The id in `vocab` of each of a part's values, adding those it lacks and the part's counts."""
-    ids, held = vocab.ids, vocab.values
-    found = np.empty(len(values), dtype=np.int32)
-    for i, value in enumerate(values):
-        vid = ids.get(value)
-        if vid is None:
-            vid = ids[value] = len(held)
-            held.append(value)
-            vocab.counts.append(0)
-        found[i] = vid
+    found = np.array(vocab.ids_of(values), dtype=np.int64)  # interns, counting each value once
     # a part's values are distinct, so are their ids: no index repeats in this sum
     total = np.frombuffer(vocab.counts, dtype=np.dtype(vocab.counts.typecode))
-    total[found] += np.frombuffer(counts, dtype=total.dtype)
+    total[found] += np.frombuffer(counts, dtype=total.dtype) - 1
     return found
