@@ -102,6 +102,7 @@ MALFORMED = 0.005
 TIES = 0.10
 ORPHANS = 0.02
 CREATED_FROM, CREATED_TO = day_start(2018, 1, 1), day_start(2026, 6, 1)
+CHANGED_FROM = CREATED_FROM + 86400   # a changed value was held by someone for a day at least
 
 BAD_PHONES = ("call after 5pm", "ask for reception", "n/a - use email", "415-CALL-NOW",
               "see notes", "mornings only, ext. twelve")
@@ -311,6 +312,8 @@ def _draft(rng: random.Random, profile: Profile, person: Person, traits: Traits,
         moved = len(person.addresses) > 1 and rng.random() < STALE
         address = _dress_address(rng, person.addresses[1 if moved else 0])
     birth = person.birth_date if rng.random() < profile.birth_date else None
+    held = {"emails": (email, person.emails), "phones": (phone, person.phones),
+            "addresses": (address and person.addresses[1 if moved else 0], person.addresses)}
     return {
         "system": system,
         "source_id": _key_id(system, email, phone),
@@ -326,6 +329,8 @@ def _draft(rng: random.Random, profile: Profile, person: Person, traits: Traits,
         "created_at": "",
         "updated_at": "",
         "malformed": None,
+        "held": {field: value == values[0] for field, (value, values) in held.items()
+                  if value is not None and len(values) > 1 and value in values},
     }
 
 
@@ -362,15 +367,16 @@ def _broken_email(rng: random.Random, person: Person, email: str | None) -> str:
     return f"{local}{pick(rng, AT_SIGNS)}{domain}"
 
 
-def _stamp(rng: random.Random, drafts: list[dict], in_creation_order: bool) -> None:
-    """created_at (rising with the id where ids are sequential) and updated_at, which is never
-    before created_at or the consent the record heard, and ties the previous record's second ~10%
-    of the time (bulk imports: the cursor-tie trap)."""
-    created = [CREATED_FROM + int(rng.random() * (CREATED_TO - CREATED_FROM)) for _ in drafts]
-    if in_creation_order:
-        created.sort()
-    floors = [max(c, T_2024, *(seconds(c["updated_at"]) for c in d["consent"].values()))
-              for c, d in zip(created, drafts)]
+def _stamp(rng: random.Random, drafts: list[dict], changes: list[tuple[int | None, int | None]]) -> None:
+    """created_at and updated_at. `changes` holds, per draft, when its person changed the values
+    the record still holds old (the record was created before) and the values it holds new (it
+    was created or updated after). updated_at is never before created_at or the consent the record
+    heard, and ties the previous record's second ~10% of the time (bulk imports: the cursor-tie
+    trap)."""
+    created = [CREATED_FROM + int(rng.random() * (min(CREATED_TO, before or CREATED_TO) - CREATED_FROM))
+               for before, _ in changes]
+    floors = [max(c, T_2024, after or c, *(seconds(c["updated_at"]) for c in d["consent"].values()))
+              for c, d, (_, after) in zip(created, drafts, changes)]
     updated = [f + int(rng.random() * (T_END - f + 1)) for f in floors]
     order = sorted(range(len(drafts)), key=updated.__getitem__)
     for prev, cur in zip(order, order[1:]):
@@ -378,6 +384,22 @@ def _stamp(rng: random.Random, drafts: list[dict], in_creation_order: bool) -> N
             updated[cur] = updated[prev]
     for draft, c, u in zip(drafts, created, updated):
         draft["created_at"], draft["updated_at"] = iso(c), iso(u)
+
+
+def changed_at(seed: int, person_id: str, field: str) -> int:
+    """When the person took up their current value of `field` (emails, phones, addresses): a
+    system that met them before may still hold the old one, and one that holds the new one met
+    them, or heard from them, since. A stream of its own, so that every system sees the same day."""
+    digest = hashlib.blake2b(f"{seed}:{person_id}:{field}".encode(), digest_size=8).digest()
+    return CHANGED_FROM + (int.from_bytes(digest, "big") * (T_END - CHANGED_FROM) >> 64)
+
+
+def _changes(seed: int, draft: dict, person: Person) -> tuple[int | None, int | None]:
+    """(the earliest change of a value the record holds old, the latest of one it holds new)."""
+    held = draft.pop("held")
+    days = {field: changed_at(seed, person.person_id, field) for field in held}
+    return (min((days[f] for f, new in held.items() if not new), default=None),
+            max((days[f] for f, new in held.items() if new), default=None))
 
 
 def _sort_key(system: str):
@@ -408,17 +430,14 @@ def build_views(system: str, seed: int, population: Population) -> list[View]:
         if draft is not None:
             drafts.append(draft)
             owners.append(persons[i])
-    indexed = system in INDEXED
-    if indexed:
+    _break_some(rng, profile, drafts, owners)
+    _stamp(rng, drafts, [_changes(seed, d, o) for d, o in zip(drafts, owners)])
+    if system in INDEXED:
         # Records were created in no particular person order; ids follow creation.
-        pairs = list(zip(drafts, owners))
-        rng.shuffle(pairs)
-        drafts, owners = [d for d, _ in pairs], [o for _, o in pairs]
+        drafts.sort(key=lambda draft: draft["created_at"])
         for index, draft in enumerate(drafts):
             draft["source_id"] = source_id_for(system, index)
-    _break_some(rng, profile, drafts, owners)
-    _stamp(rng, drafts, in_creation_order=indexed)
-    if not indexed:
+    else:
         drafts.sort(key=_sort_key(system))
     return [View(**draft) for draft in drafts]
 

@@ -14,6 +14,8 @@ import pytest
 
 from adapters.world import SYSTEMS, World, source_id_for
 from adapters.world.names import NICKNAMES, fold
+from adapters.world.people import iso
+from adapters.world.views import changed_at
 
 REPO = Path(__file__).resolve().parents[2]
 INDEXED = ("zendesk", "shopify", "hubspot")
@@ -257,6 +259,38 @@ def test_timestamps_are_ordered_bounded_and_sometimes_tied(world):
         updated = sorted(v.updated_at for v in views)
         ties = sum(a == b for a, b in zip(updated, updated[1:])) / len(views)
         assert 0.05 < ties < 0.15, system
+
+
+def test_a_system_holds_an_old_value_only_if_it_met_the_person_before_the_change(world, people):
+    """Staleness follows time, as it does in real systems: a record holding a value its person has
+    since changed was created before the change, and one holding the new value was written after."""
+    held = Counter()
+    for system in SYSTEMS:
+        for view in world.views(system):
+            person = people[view.person_id]
+            for field, is_new in _held(view, person).items():
+                day = iso(changed_at(world.seed, person.person_id, field))
+                if is_new:
+                    assert view.updated_at >= day, (system, view.source_id, field)
+                else:
+                    assert view.created_at < day, (system, view.source_id, field)
+                held[is_new] += 1
+    assert held[False] > 300 and held[True] > 300
+
+
+def _held(view, person) -> dict[str, bool]:
+    """Per changed field the record holds a value of: whether it is the current one."""
+    held = {}
+    if len(person.emails) > 1 and not view.malformed and _clean(view.email) in person.emails:
+        held["emails"] = _clean(view.email) == person.emails[0]
+    numbers = [_digits(p) for p in person.phones]
+    if len(numbers) > 1 and view.phone and _digits(view.phone) in numbers and numbers.count(_digits(view.phone)) == 1:
+        held["phones"] = _digits(view.phone) == numbers[0]
+    places = [(a["postcode"], a["line1"].casefold().split()[0]) for a in person.addresses]
+    if len(places) > 1 and view.address and places[0] != places[1]:
+        place = (view.address["postcode"], view.address["line1"].casefold().split()[0])
+        held["addresses"] = place == places[0]
+    return held
 
 
 def test_consent_is_a_possibly_stale_prefix_of_the_history(world, people):
