@@ -1,6 +1,6 @@
 """Survivorship: the golden value of each field and its lineage. Per field, an ordered list of
-rules from canonical/survivorship.yaml (most_recent_edit, most_frequent, most_recent, source_priority,
-most_complete, most_corroborated): values are grouped by their normalized form, each rule keeps the
+rules from canonical/survivorship.yaml (most_recent_edit, most_frequent, recency_weighted, most_recent,
+source_priority, most_complete, most_corroborated): values are grouped by their normalized form, each rule keeps the
 groups it scores best, and a later rule only breaks the ties the earlier ones leave. Consent has its
 own rule (consent.py).
 
@@ -9,6 +9,8 @@ system. `most_recent_edit` lets such an edit beat the older agreement of the oth
 different values edited since the last sync are a conflict, kept in the field's lineage."""
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,7 +21,9 @@ from canonical.reconcile import normalize
 from canonical.reconcile.consent import golden_consent
 
 CONFIG = Path(__file__).resolve().parents[1] / "survivorship.yaml"
-RULES = ("most_recent_edit", "most_frequent", "most_recent", "source_priority", "most_complete", "most_corroborated")
+RULES = ("most_recent_edit", "most_frequent", "recency_weighted", "most_recent", "source_priority", "most_complete",
+         "most_corroborated")
+HALF_LIFE_DAYS = 90.0
 FIELDS = ("given_name", "family_name", "full_name", "emails", "phones", "address", "birth_date")
 
 
@@ -35,7 +39,7 @@ def rules_digest(path: str = str(CONFIG)) -> str:
 
 @lru_cache(maxsize=4)
 def load_config(path: str = str(CONFIG)) -> dict:
-    """{field: {"rules": [...], "priority": [...]}} with the default priority filled in."""
+    """{field: {"rules": [...], "priority": [...], "half_life_days": n}} with the defaults filled in."""
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     default = data.get("default_priority", [])
     config = {}
@@ -43,7 +47,12 @@ def load_config(path: str = str(CONFIG)) -> dict:
         unknown = set(spec["rules"]) - set(RULES)
         if unknown:
             raise ValueError(f"survivorship.yaml: field {name}: unknown rule(s) {sorted(unknown)}")
-        config[name] = {"rules": list(spec["rules"]), "priority": list(spec.get("priority", default))}
+        half_life = spec.get("half_life_days", data.get("half_life_days", HALF_LIFE_DAYS))
+        if not isinstance(half_life, (int, float)) or isinstance(half_life, bool) or half_life <= 0:
+            raise ValueError(f"survivorship.yaml: field {name}: half_life_days must be a positive number of days, "
+                             f"not {half_life!r}")
+        config[name] = {"rules": list(spec["rules"]), "priority": list(spec.get("priority", default)),
+                        "half_life_days": float(half_life)}
     return config
 
 
@@ -73,7 +82,8 @@ def candidates(field: str, record: dict) -> tuple[str, object] | None:
     return (value, value) if value else None
 
 
-def choose(field: str, records: list[dict], rules: list[str], priority: list[str]) -> dict | None:
+def choose(field: str, records: list[dict], rules: list[str], priority: list[str],
+           half_life_days: float = HALF_LIFE_DAYS) -> dict | None:
     """The winning value of `field` among `records`: {"value", "holders", "rule", "groups"}."""
     groups: dict[str, list[tuple[dict, object]]] = {}
     for record in records:
@@ -86,7 +96,10 @@ def choose(field: str, records: list[dict], rules: list[str], priority: list[str
     for rule in rules:
         if len(alive) == 1:
             break
-        scores = {key: _score(rule, key, groups[key], priority, records, field) for key in alive}
+        if rule == "recency_weighted":
+            scores = _recency_weighted(alive, groups, half_life_days)
+        else:
+            scores = {key: _score(rule, key, groups[key], priority, records, field) for key in alive}
         best = max(scores.values())
         alive, deciding = [key for key in alive if scores[key] == best], rule
     holders = groups[alive[0]]
@@ -106,6 +119,23 @@ def _score(rule: str, key: str, holders: list, priority: list[str], records: lis
         ranks = [priority.index(r["source"]) if r["source"] in priority else len(priority) for r, _ in holders]
         return -min(ranks)
     return len(key)  # most_complete: the fuller value (a formal name over its nickname)
+
+
+def _recency_weighted(alive: list[str], groups: dict, half_life_days: float) -> dict[str, float]:
+    """Votes that fade with age: each record votes for its value with a weight that halves for every
+    `half_life_days` it was updated before the newest record holding the field. Agreement among
+    records of the same season still wins; two old records that never heard of a change do not
+    outvote the one that did, once they are a few half-lives behind it. Scores are rounded so that
+    equal votes tie exactly and the next rule decides."""
+    times = {key: [_epoch(record["updated_at"]) for record, _ in groups[key]] for key in alive}
+    newest = max(t for ts in times.values() for t in ts)
+    scale = math.log(2) / (half_life_days * 86400)
+    return {key: round(sum(math.exp((t - newest) * scale) for t in ts), 9) for key, ts in times.items()}
+
+
+@lru_cache(maxsize=1 << 16)
+def _epoch(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 def _edit(record: dict, field: str) -> dict:
@@ -166,7 +196,7 @@ def golden(customer_id: str, records: list[dict], config: dict | None = None) ->
     fields, lineage = {}, {}
     for name in FIELDS:
         spec = config.get(name, {"rules": ["most_recent"], "priority": []})
-        won = choose(name, records, spec["rules"], spec["priority"])
+        won = choose(name, records, spec["rules"], spec["priority"], spec.get("half_life_days", HALF_LIFE_DAYS))
         if won is None:
             continue
         fields[name] = _as_field(name, won)

@@ -1,4 +1,6 @@
 """Survivorship per field with lineage, and the consent rule."""
+import pytest
+
 from canonical.reconcile import survive
 from canonical.reconcile.consent import golden_consent
 
@@ -43,6 +45,41 @@ def test_spellings_of_one_address_count_as_one_value():
     assert won["rule"] == "most_frequent" and won["value"]["line1"] in ("7 Elm Terrace", "7 Elm Terr")
 
 
+def test_votes_fade_with_age_so_two_stale_records_lose_to_one_that_heard_of_the_move():
+    old = {"line1": "7 Elm Terrace", "line2": "", "postcode": "94107", "country": "US"}
+    new = {"line1": "12 Oak Avenue", "line2": "Apt 40B", "postcode": "10001", "country": "US"}
+    stale = [rec("zendesk", "1", "2025-01-05T00:00:00Z", address=old),
+             rec("hubspot", "2", "2025-02-01T00:00:00Z", address=old)]
+    rules = ["recency_weighted", "most_recent"]
+    # Two half-lives and more behind the newest record: 2 x 1/4 and less against 1.
+    moved = stale + [rec("shopify", "3", "2025-08-01T00:00:00Z", address=new)]
+    won = survive.choose("address", moved, rules, [], half_life_days=60)
+    assert won["value"] == new and won["rule"] == "recency_weighted"
+    # Records of one season: agreement still wins over the newest.
+    same_season = stale + [rec("shopify", "3", "2025-02-10T00:00:00Z", address=new)]
+    assert survive.choose("address", same_season, rules, [], half_life_days=60)["value"] == old
+    # A long half-life is most_frequent; a short one is most_recent.
+    assert survive.choose("address", moved, rules, [], half_life_days=3650)["value"] == old
+    assert survive.choose("address", same_season, rules, [], half_life_days=1)["value"] == new
+
+
+def test_equal_fading_votes_tie_and_fall_through():
+    records = [rec("twilio", "+14155550100", "2025-03-01T00:00:00Z", phones=["+14155550100"]),
+               rec("hubspot", "1", "2025-03-01T00:00:00+00:00", phones=["415 555 2671"])]
+    won = survive.choose("phones", records, ["recency_weighted", "source_priority"], ["hubspot", "twilio"])
+    assert won["value"] == "+14155552671" and won["rule"] == "source_priority"
+
+
+def test_a_half_life_that_is_not_a_positive_number_is_refused(tmp_path):
+    config = tmp_path / "survivorship.yaml"
+    for bad in ("0", "-3", "soon", "true"):
+        config.write_text(f"half_life_days: 90\nfields:\n  address: {{rules: [recency_weighted], half_life_days: {bad}}}\n")
+        with pytest.raises(ValueError, match="field address: half_life_days"):
+            survive.load_config(str(config))
+    config.write_text("half_life_days: 30\nfields:\n  address: {rules: [recency_weighted]}\n")
+    assert survive.load_config(str(config))["address"]["half_life_days"] == 30.0
+
+
 def test_the_best_kept_spelling_is_shown():
     records = [rec("a", "1", "2025-01-01T00:00:00Z", given_name="RENÉE"), rec("b", "2", "2025-01-02T00:00:00Z",
                given_name="Renee"), rec("c", "3", "2024-01-01T00:00:00Z", given_name="Renée")]
@@ -55,6 +92,7 @@ def test_the_configuration_is_read_and_checked():
     assert all(spec["rules"][0] == "most_recent_edit" for spec in config.values())
     assert config["birth_date"]["rules"][1] == "most_frequent"
     assert config["phones"]["priority"][-1] == "twilio" and config["given_name"]["rules"][1] == "most_corroborated"
+    assert config["address"]["rules"][1] == "recency_weighted" and config["address"]["half_life_days"] > 0
     assert set(config) >= {"given_name", "family_name", "emails", "phones", "address", "birth_date"}
 
 
