@@ -110,6 +110,9 @@ def _score(rule: str, key: str, holders: list, priority: list[str], records: lis
     if rule == "most_recent_edit":
         return max(_edit(record, field).get("at") or "" for record, _ in holders)
     if rule == "most_corroborated":
+        if field == "full_name":  # by its given name; the key cannot be split, folding drops the comma
+            return max(_corroboration("given_name", normalize.fold(normalize.split_full_name(value)[0]), records)
+                       for _, value in holders)
         return _corroboration(field, key, records)
     if rule == "most_frequent":
         return len(holders)

@@ -80,6 +80,18 @@ def test_a_half_life_that_is_not_a_positive_number_is_refused(tmp_path):
     assert survive.load_config(str(config))["address"]["half_life_days"] == 30.0
 
 
+def test_a_full_name_in_a_tie_goes_to_the_one_the_email_addresses_spell():
+    # Two helpdesk users of one person: the newer under a nickname. The golden full name should agree
+    # with the golden given name (Roberto, which the addresses spell), not with the newer record.
+    records = [rec("zendesk", "1", "2024-04-05T00:00:00Z", full_name="Carter, Roberto",
+                   emails=["roberto.carter@btinternet.com"]),
+               rec("zendesk", "2", "2025-07-22T00:00:00Z", full_name="Beo Carter",
+                   emails=["roberto.carteer@btinternet.com"])]
+    fields, lineage = survive.golden("cus_1", records)
+    assert fields["given_name"] == "Roberto"
+    assert fields["full_name"] == "Carter, Roberto" and lineage["full_name"]["rule"] == "most_corroborated"
+
+
 def test_the_best_kept_spelling_is_shown():
     records = [rec("a", "1", "2025-01-01T00:00:00Z", given_name="RENÉE"), rec("b", "2", "2025-01-02T00:00:00Z",
                given_name="Renee"), rec("c", "3", "2024-01-01T00:00:00Z", given_name="Renée")]
