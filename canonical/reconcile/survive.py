@@ -1,8 +1,8 @@
 """Survivorship: the golden value of each field and its lineage. Per field, an ordered list of
-rules from canonical/survivorship.yaml (most_recent_edit, most_frequent, recency_weighted, most_recent,
-source_priority, most_complete, most_corroborated): values are grouped by their normalized form, each rule keeps the
-groups it scores best, and a later rule only breaks the ties the earlier ones leave. Consent has its
-own rule (consent.py).
+rules from canonical/survivorship.yaml (most_recent_edit, most_frequent, recency_weighted,
+most_recent, source_priority, most_complete, most_corroborated): values are grouped by their
+normalized form, each rule keeps the groups it scores best, and a later rule only breaks the ties
+the earlier ones leave. Consent has its own rule (consent.py).
 
 Records may carry `_edits` (canonical/sync/edits.py): when a person last changed a field in that
 system. `most_recent_edit` lets such an edit beat the older agreement of the other systems, and two

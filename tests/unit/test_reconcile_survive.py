@@ -73,7 +73,8 @@ def test_equal_fading_votes_tie_and_fall_through():
 def test_a_half_life_that_is_not_a_positive_number_is_refused(tmp_path):
     config = tmp_path / "survivorship.yaml"
     for bad in ("0", "-3", "soon", "true"):
-        config.write_text(f"half_life_days: 90\nfields:\n  address: {{rules: [recency_weighted], half_life_days: {bad}}}\n")
+        config.write_text("half_life_days: 90\nfields:\n"
+                          f"  address: {{rules: [recency_weighted], half_life_days: {bad}}}\n")
         with pytest.raises(ValueError, match="field address: half_life_days"):
             survive.load_config(str(config))
     config.write_text("half_life_days: 30\nfields:\n  address: {rules: [recency_weighted]}\n")
