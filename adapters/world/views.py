@@ -335,7 +335,7 @@ def _draft(rng: random.Random, profile: Profile, person: Person, traits: Traits,
 
 
 def _key_id(system: str, email: str | None, phone: str | None) -> str:
-    # Indexed systems number their records later, once the creation order is shuffled.
+    # Indexed systems number their records later, in the order they were created (build_views).
     if system in INDEXED:
         return ""
     return source_id_for(system, 0, view_email=email, phone_e164=phone)
